@@ -1,0 +1,33 @@
+# Sourcewise: `make run` serves the demo, `make test` runs every test. Both set up .venv.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Tests never need a real secret; the value only has to be long enough.
+TEST_ENV := SECRET_KEY=test-secret-key-that-is-long-enough-for-django-0123456789 DEBUG=0 SECURE_COOKIES=0
+
+.PHONY: run test bench lint install clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test,spark]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	DEBUG=1 $(BIN)/sourcewise serve --demo
+
+test: $(STAMP)
+	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,5 @@
+"""Allow `python -m sourcewise`, the same as the `sourcewise` command."""
+
+from sourcewise.cli import main
+
+raise SystemExit(main())

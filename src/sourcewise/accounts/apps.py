@@ -1,0 +1,9 @@
+"""Users, organisations, memberships, invitations and API tokens."""
+
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "sourcewise.accounts"
+    label = "accounts"
+    verbose_name = "Accounts"

@@ -1,0 +1,247 @@
+"""Pages of the shell: dashboard, engagements, section landings, health and error pages."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from sourcewise.accounts.models import Membership
+from sourcewise.core import audit, services
+from sourcewise.core.errors import Conflict
+from sourcewise.core.forms import EngagementForm, EngagementProposeForm
+from sourcewise.core.htmx import render_page
+from sourcewise.core.middleware import SESSION_KEY
+from sourcewise.core.models import Engagement
+from sourcewise.core.selectors import engagement_get, engagement_list
+from sourcewise.core.tables import Column, Table
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # any failure to reach the database means unhealthy
+        return JsonResponse({"status": "unavailable", "database": str(exc)[:200]}, status=503)
+    return JsonResponse({"status": "ok", "database": "ok"})
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "core/error.html", {"status": 404, "title": "Not found",
+                  "message": "There is nothing here, or it is not shared with you."}, status=404)
+
+
+def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    message = str(exception) if exception and str(exception) else "You may not do this."
+    return render(request, "core/error.html", {"status": 403, "title": "Not allowed",
+                  "message": message}, status=403)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    return render(request, "core/error.html", {"status": 403, "title": "Form expired",
+                  "message": "The form could not be verified. Reload the page and try again."},
+                  status=403)
+
+
+def _scope(request: HttpRequest) -> dict:
+    return {"user": request.user, "organization": request.organization}
+
+
+ENGAGEMENT_TABLE = Table(
+    columns=[
+        Column("name", "Engagement", order_by="name"),
+        Column("buyer.name", "Buyer", order_by="buyer__name"),
+        Column("provider.name", "Provider", order_by="provider__name"),
+        Column("status", "Status", order_by="status", value=lambda e: e.get_status_display()),
+        Column("start_date", "Start", order_by="start_date"),
+        Column("end_date", "End", order_by="end_date"),
+    ],
+    default_sort="name",
+    search_fields=["name", "services", "buyer__name", "provider__name"],
+    filters={"status": "status"},
+)
+
+
+@login_required
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    if request.organization is None:
+        return render(request, "core/no_organization.html")
+    engagements = engagement_list(**_scope(request))
+    counts = engagements.aggregate(
+        active=Count("pk", filter=Q(status=Engagement.Status.ACTIVE)),
+        proposed=Count("pk", filter=Q(status=Engagement.Status.PROPOSED)),
+        as_buyer=Count("pk", filter=Q(buyer=request.organization)),
+        as_provider=Count("pk", filter=Q(provider=request.organization)),
+    )
+    awaiting = engagements.filter(status=Engagement.Status.PROPOSED).exclude(
+        proposed_by=request.organization
+    )
+    activity = (
+        audit.AuditEvent.objects.visible_to(request.user, request.organization)
+        .select_related("actor", "engagement")[:10]
+    )
+    return render(request, "core/home.html", {
+        "engagements": engagements.exclude(status=Engagement.Status.ENDED).order_by("name")[:12],
+        "counts": counts,
+        "awaiting": awaiting,
+        "activity": activity,
+        "member_count": Membership.objects.visible_to(request.user, request.organization)
+        .filter(organization=request.organization).count(),
+    })
+
+
+@login_required
+@require_POST
+def switch_organization(request: HttpRequest) -> HttpResponse:
+    org_id = request.POST.get("organization")
+    membership = Membership.objects.filter(user=request.user, organization_id=org_id).select_related(
+        "organization").first() if (org_id or "").isdigit() else None
+    if membership is None:
+        messages.error(request, "You are not a member of that organisation.")
+    else:
+        request.session[SESSION_KEY] = membership.organization_id
+        messages.success(request, f"You are now acting for {membership.organization.name}.")
+    return redirect("home")
+
+
+@login_required
+@require_GET
+def engagement_index(request: HttpRequest) -> HttpResponse:
+    queryset = engagement_list(**_scope(request))
+    if request.GET.get("format") == "csv":
+        return ENGAGEMENT_TABLE.csv_response(ENGAGEMENT_TABLE.filtered(request, queryset), "engagements")
+    context = ENGAGEMENT_TABLE.apply(request, queryset)
+    context["statuses"] = Engagement.Status.choices
+    return render_page(request, "core/engagement_list.html", context, fragment="results")
+
+
+@login_required
+def engagement_new(request: HttpRequest) -> HttpResponse:
+    if request.organization is None:
+        return redirect("home")
+    form = EngagementProposeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            engagement = services.engagement_propose(
+                actor=request.user, organization=request.organization,
+                counterpart=data["counterpart"], our_side=data["our_side"], name=data["name"],
+                services=data["services"], description=data["description"],
+                start_date=data["start_date"], end_date=data["end_date"],
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, f"Proposed. {engagement.provider if data['our_side'] == 'buyer' else engagement.buyer} can now accept it.")
+            return redirect("engagement_detail", pk=engagement.pk)
+    status = 422 if request.method == "POST" else 200
+    return render(request, "core/engagement_form.html", {"form": form, "title": "Propose an engagement"}, status=status)
+
+
+@login_required
+@require_GET
+def engagement_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    engagement = engagement_get(**_scope(request), pk=pk)
+    tab = request.GET.get("tab", "overview")
+    context = {
+        "engagement": engagement,
+        "tab": tab,
+        "side": engagement.side_of(request.organization),
+        "counterpart": engagement.provider if engagement.side_of(request.organization) == "buyer" else engagement.buyer,
+        "can_accept": engagement.status == Engagement.Status.PROPOSED
+        and engagement.proposed_by_id != request.organization.pk,
+    }
+    if tab == "history":
+        context["history"] = audit.history_for(engagement, **_scope(request))
+    return render_page(request, "core/engagement_detail.html", context, fragment="tab")
+
+
+@login_required
+def engagement_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    engagement = engagement_get(**_scope(request), pk=pk)
+    initial = {f: getattr(engagement, f) for f in services.EDITABLE_FIELDS} | {"version": engagement.version}
+    form = EngagementForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.engagement_update(
+                actor=request.user, engagement=engagement, expected_version=data.get("version"),
+                **{f: data[f] for f in services.EDITABLE_FIELDS},
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        except Conflict as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Saved.")
+            return redirect("engagement_detail", pk=engagement.pk)
+    status = 422 if request.method == "POST" else 200
+    return render(request, "core/engagement_form.html",
+                  {"form": form, "engagement": engagement, "title": f"Edit {engagement.name}"}, status=status)
+
+
+@login_required
+@require_POST
+def engagement_accept(request: HttpRequest, pk: int) -> HttpResponse:
+    engagement = engagement_get(**_scope(request), pk=pk)
+    return _act(request, engagement, lambda: services.engagement_accept(actor=request.user, engagement=engagement),
+                "Accepted: the engagement is active.")
+
+
+@login_required
+@require_POST
+def engagement_end(request: HttpRequest, pk: int) -> HttpResponse:
+    engagement = engagement_get(**_scope(request), pk=pk)
+    return _act(request, engagement, lambda: services.engagement_end(actor=request.user, engagement=engagement),
+                "The engagement has ended. Its history stays.")
+
+
+def _act(request: HttpRequest, engagement: Engagement, action, success: str) -> HttpResponse:
+    try:
+        action()
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    except PermissionDenied:
+        raise
+    else:
+        messages.success(request, success)
+    return HttpResponseRedirect(reverse("engagement_detail", args=[engagement.pk]))
+
+
+def _add_errors(form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+SECTIONS = {
+    "providers": ("Providers", "The organisations that run services for you, and those you run services for."),
+    "monitoring": ("Monitoring", "Data feeds, expectation checks and SLA scorecards, per engagement."),
+    "incidents": ("Incidents", "Resilience plans and incidents, per engagement."),
+    "colearning": ("Co-learning", "Shared challenges, research, insights and ideas, per engagement."),
+}
+
+
+@login_required
+@require_GET
+def section(request: HttpRequest, section: str) -> HttpResponse:
+    title, lead = SECTIONS[section]
+    engagements = engagement_list(**_scope(request)).exclude(status=Engagement.Status.ENDED)
+    return render(request, "core/section.html", {
+        "section": section, "title": title, "lead": lead,
+        "as_buyer": engagements.filter(buyer=request.organization).order_by("provider__name"),
+        "as_provider": engagements.filter(provider=request.organization).order_by("buyer__name"),
+    })
