@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as RequestValidationError
 from ninja.security import HttpBearer, SessionAuth
 
 from sourcewise.core.errors import Conflict
@@ -22,13 +23,16 @@ class TokenAuth(HttpBearer):
         api_token = api_token_authenticate(token)
         if api_token is None:
             return None
-        request.user = api_token.user
-        request.organization = api_token.organization
-        request.membership = api_token.user.memberships.filter(
+        membership = api_token.user.memberships.filter(
             organization=api_token.organization
-        ).first()
-        if request.membership is None:  # left the organisation: the token no longer works
+        ).select_related("organization").first()
+        if membership is None:  # left the organisation: the token no longer works
+            # Touch nothing on the request: the session auth tried next must not find
+            # the token's user there and let the call through.
             return None
+        request.user = api_token.user
+        request.organization = membership.organization
+        request.membership = membership
         request.api_token = api_token
         return api_token
 
@@ -43,7 +47,26 @@ class ActiveSessionAuth(SessionAuth):
         return user
 
 
-api = NinjaAPI(
+class SourcewiseAPI(NinjaAPI):
+    """Ninja, with one error shape for bad input wherever it is caught."""
+
+    def validation_error_from_error_contexts(self, error_contexts) -> RequestValidationError:
+        # A JSON body read into one schema is reported by ninja under the route's
+        # parameter name (["body", "payload", "name"]); services report ["body", "name"].
+        # Clients see the second form everywhere: the field as they sent it.
+        errors = []
+        for context in error_contexts:
+            found = super().validation_error_from_error_contexts([context]).errors
+            wrapper = getattr(context.model, "__read_from_single_attr__", None)
+            for error in found:
+                loc = tuple(error["loc"])
+                if wrapper and loc[:2] == ("body", wrapper):
+                    error["loc"] = ("body", *loc[2:])
+                errors.append(error)
+        return RequestValidationError(errors)
+
+
+api = SourcewiseAPI(
     title="Sourcewise API",
     version="1",
     description=(
@@ -85,6 +108,16 @@ def on_not_found(request: HttpRequest, exc: Http404):
 @api.exception_handler(Conflict)
 def on_conflict(request: HttpRequest, exc: Conflict):
     return api.create_response(request, {"detail": str(exc)}, status=409)
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError):
+    # Ninja answers 400 to a body that is not JSON; report it like any other bad input.
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+        error = {"loc": ["body"], "msg": f"The body is not valid JSON: {exc.__cause__}",
+                 "type": "json_invalid"}
+        return api.create_response(request, {"detail": [error]}, status=422)
+    return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)
 
 
 @api.exception_handler(AuthenticationError)

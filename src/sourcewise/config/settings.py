@@ -108,7 +108,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
+# Only for `collectstatic` deployments; by default assets are served from the apps (below).
+STATIC_ROOT = env.str("STATIC_ROOT", "") or None
 STORAGE_ROOT = Path(env.str("STORAGE_ROOT", str(DATA_DIR / "storage"))).resolve()
 MEDIA_ROOT = STORAGE_ROOT
 STORAGES = {
