@@ -21,6 +21,7 @@ from collections.abc import Iterator
 
 import pytest
 from django.apps import apps
+from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from sourcewise.core.tenancy import TenantModel
@@ -41,7 +42,7 @@ ALLOWED = {200, 201, 204, 301, 302, 400, 401, 403, 404, 405, 409, 410, 422}
 FORM_DATA = {
     "name": "Crawler was here", "email": "crawler@example.test", "role": "owner",
     "organization": "1", "counterpart": "unrelated", "our_side": "buyer", "services": "x",
-    "description": "x", "start_date": "2026-01-01", "end_date": "2026-12-31", "version": "1",
+    "description": "x", "start_date": "2026-01-01", "end_date": "2026-12-31",
     "full_name": "Crawler", "password": "a very long crawler password 123", "industry": "x",
     "q": "x", "status": "active", "new_password1": "a very long crawler password 123",
     "new_password2": "a very long crawler password 123",
@@ -94,6 +95,48 @@ def _related_text(row) -> set[str]:
         if f.is_relation and getattr(row, f.attname) is not None:
             texts |= _text_of(getattr(row, f.name))
     return texts
+
+
+def _resolve(schema: dict, node: dict) -> dict:
+    while "$ref" in node:
+        node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
+    if "anyOf" in node:  # Optional[X]: the non-null branch
+        node = next((n for n in node["anyOf"] if n.get("type") != "null"), node["anyOf"][0])
+        return _resolve(schema, node)
+    return node
+
+
+def request_bodies(schema: dict, operation: dict) -> list[str]:
+    """JSON bodies that the operation's own schema accepts, so the crawl reaches its permission check.
+
+    Each property takes the crawl's value of the same name when it has one, else a
+    value of the property's type. An optimistic-lock `version` is sent as 1, 2 and 3
+    so that a stale version cannot hide a missing permission check.
+    """
+    content = operation.get("requestBody", {}).get("content", {})
+    media = content.get("application/json")
+    if media is None:
+        return [json.dumps(FORM_DATA)]
+    node = _resolve(schema, media["schema"])
+    body = {}
+    for name, prop in node.get("properties", {}).items():
+        prop = _resolve(schema, prop)
+        if "enum" in prop:
+            value = FORM_DATA.get(name) if FORM_DATA.get(name) in prop["enum"] else prop["enum"][0]
+        elif prop.get("type") == "integer":
+            value = 1
+        elif prop.get("type") == "boolean":
+            value = True
+        elif prop.get("type") == "array":
+            value = []
+        elif prop.get("format") == "date":
+            value = FORM_DATA.get(name, "2026-01-01")
+        else:
+            value = FORM_DATA.get(name, "crawler value")
+        body[name] = value
+    if "version" in body:
+        return [json.dumps(body | {"version": v}) for v in (1, 2, 3)]
+    return [json.dumps(body)]
 
 
 class Crawl:
@@ -171,8 +214,10 @@ class Crawl:
                     for p in operations[method].get("parameters", []) if p.get("in") == "path"
                 }
                 conv = {name: ("int" if kind == "integer" else "str") for name, kind in params.items()}
+                bodies = request_bodies(schema, operations[method])
                 for path in self.fill(route, API_PARAM, conv_of=lambda m, c=conv: c.get(m.group("name"))):
-                    paths.append((method.upper(), path, route))
+                    for body in bodies:
+                        paths.append((method.upper(), path, route, body))
         return paths
 
     def leaks(self, content: bytes) -> list[str]:
@@ -224,7 +269,7 @@ def test_the_crawl_reaches_every_route(crawl):
     for route, name in walk_patterns():
         if not route.startswith("api/") and name not in SKIP_PAGES:
             assert name in names, f"route {route} ({name}) is not crawled"
-    api_routes = {route for _m, _p, route in crawl.api_paths()}
+    api_routes = {route for _m, _p, route, _b in crawl.api_paths()}
     assert "/api/v1/engagements/{id}" in api_routes or any("{" in r for r in api_routes)
     assert len(api_routes) >= 5
 
@@ -260,8 +305,7 @@ def test_outsider_api_leaks_nothing_and_changes_nothing(crawl, client):
     auth = TokenAuth(world.outsider.owner, world.outsider.organization)
     hidden_before = data_snapshot(only_hidden_from=world.outsider.owner)
     problems = []
-    body = json.dumps(FORM_DATA | {"version": 1})
-    for method, path, _route in crawl.api_paths():
+    for method, path, _route, body in crawl.api_paths():
         response = client.generic(method, path, body, content_type="application/json", **auth.header())
         if response.status_code not in ALLOWED:
             problems.append(f"{method} {path} answered {response.status_code}")
@@ -297,12 +341,13 @@ def _visible_ids_for(user) -> set[int]:
 
 
 def _viewer_requests(send, requests) -> list[str]:
-    """Send every request; if the data changed, send them again one by one to name the culprits.
+    """Send every request; if the data changed, undo and send them one by one to name the culprits.
 
     One snapshot around the whole batch keeps the crawl fast; the slow search runs
-    only when something is already wrong.
+    only when something is already wrong, from the same starting data.
     """
     problems: list[str] = []
+    start = transaction.savepoint()
     before = data_snapshot()
     for label, request in requests:
         status = send(request)
@@ -310,6 +355,7 @@ def _viewer_requests(send, requests) -> list[str]:
             problems.append(f"{label} answered {status}")
     if data_snapshot() == before:
         return problems
+    transaction.savepoint_rollback(start)
     for label, request in requests:
         before = data_snapshot()
         send(request)
@@ -340,15 +386,14 @@ def test_viewer_api_changes_nothing(crawl, client):
     auth = TokenAuth(viewer, crawl.world.buyer.organization)
     auth.header()  # the token exists before the first snapshot
     crawl.hidden_ids = _visible_ids_for(viewer) | crawl.hidden_ids
-    body = json.dumps(FORM_DATA | {"version": 1})
     requests = [
-        (f"{method} {path}", (method, path))
-        for method, path, route in crawl.api_paths()
+        (f"{method} {path}", (method, path, body))
+        for method, path, route, body in crawl.api_paths()
         if API_PARAM.sub("{}", route) not in PERSONAL_API
     ]
 
     def send(request) -> int:
-        method, path = request
+        method, path, body = request
         return client.generic(method, path, body, content_type="application/json",
                               **auth.header()).status_code
 
