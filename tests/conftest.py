@@ -95,3 +95,9 @@ def _fast_passwords(settings):
 def _immediate_tasks(settings):
     """Tasks run inline in tests unless a test asks for the database backend."""
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+
+
+@pytest.fixture
+def password() -> str:
+    """The password of every user the `world` fixture makes."""
+    return PASSWORD

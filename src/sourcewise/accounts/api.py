@@ -191,7 +191,7 @@ def list_members(request: HttpRequest, organization_id: int) -> QuerySet[Members
 )
 @paginate(Page)
 def organization_history(request: HttpRequest, organization_id: int) -> QuerySet[AuditEvent]:
-    """Recorded changes to the organisation itself, newest first."""
+    """What was recorded for the organisation outside engagements (itself, members, invitations, tokens), newest first."""
     organization = _organization(request, organization_id)
     return audit.history_for(organization, user=request.user, organization=organization).order_by(
         "-seq"

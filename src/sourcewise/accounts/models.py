@@ -173,6 +173,8 @@ class ApiToken(TenantModel):
     @classmethod
     def tenant_restrict(cls, queryset, user):
         # A token is personal: colleagues in the same organisation do not see it.
+        if user is None or not getattr(user, "is_authenticated", False):
+            return queryset.none()
         return queryset.filter(user=user)
 
     @classmethod

@@ -222,6 +222,12 @@ def invitation_accept(
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
     if invitation.state != "pending":  # used by a concurrent request meanwhile
         raise InvitationUnusable("This invitation has already been used.")
+    # The link lets the invited person join, not whoever it was forwarded to.
+    if user is not None and user.email.lower() != invitation.email.lower():
+        raise ValidationError({"email": (
+            f"This invitation is for {invitation.email}, and you are signed in as {user.email}. "
+            f"Sign in as {invitation.email} to accept it."
+        )})
     if user is None:
         if User.objects.filter(email=invitation.email).exists():
             raise ValidationError(

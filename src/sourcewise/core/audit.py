@@ -171,9 +171,23 @@ def verify(batch_size: int = 2000) -> VerifyReport:
 
 
 def history_for(obj: models.Model, *, user: Any, organization: Any = None):
-    """The audit records about one object that `user` may see, newest first."""
+    """The audit records about one object that `user` may see, newest first.
+
+    An engagement's history also holds everything recorded inside it, and an
+    organisation's everything recorded for it outside engagements (members,
+    invitations, tokens): the History tab of a space tells what happened in it.
+    """
+    from django.db.models import Q
+
+    from sourcewise.core.models import Engagement
+
+    about = Q(object_type=obj._meta.label_lower, object_id=str(obj.pk))
+    if isinstance(obj, Engagement):
+        about |= Q(engagement=obj)
+    elif obj._meta.label_lower == "accounts.organization":
+        about |= Q(organization=obj, engagement__isnull=True)
     return (
         AuditEvent.objects.visible_to(user, organization)
-        .filter(object_type=obj._meta.label_lower, object_id=str(obj.pk))
+        .filter(about)
         .select_related("actor")
     )

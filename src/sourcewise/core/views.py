@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -23,6 +25,8 @@ from sourcewise.core.models import Engagement
 from sourcewise.core.selectors import engagement_get, engagement_list
 from sourcewise.core.tables import Column, Table
 
+logger = logging.getLogger(__name__)
+
 
 @never_cache
 @require_GET
@@ -32,7 +36,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except Exception as exc:  # any failure to reach the database means unhealthy
-        return JsonResponse({"status": "unavailable", "database": str(exc)[:200]}, status=503)
+        # The reason goes to the log, not to anonymous callers: it can name hosts and users.
+        logger.warning("Health check: the database is unreachable: %s", exc)
+        return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})
 
 
@@ -177,6 +183,7 @@ def engagement_edit(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             services.engagement_update(
                 actor=request.user, engagement=engagement, expected_version=data.get("version"),
+                organization=request.organization,
                 **{f: data[f] for f in services.EDITABLE_FIELDS},
             )
         except ValidationError as exc:
@@ -195,7 +202,9 @@ def engagement_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def engagement_accept(request: HttpRequest, pk: int) -> HttpResponse:
     engagement = engagement_get(**_scope(request), pk=pk)
-    return _act(request, engagement, lambda: services.engagement_accept(actor=request.user, engagement=engagement),
+    # The role held in the organisation acted for decides, as in the API.
+    return _act(request, engagement, lambda: services.engagement_accept(
+        actor=request.user, engagement=engagement, organization=request.organization),
                 "Accepted: the engagement is active.")
 
 
@@ -203,7 +212,8 @@ def engagement_accept(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def engagement_end(request: HttpRequest, pk: int) -> HttpResponse:
     engagement = engagement_get(**_scope(request), pk=pk)
-    return _act(request, engagement, lambda: services.engagement_end(actor=request.user, engagement=engagement),
+    return _act(request, engagement, lambda: services.engagement_end(
+        actor=request.user, engagement=engagement, organization=request.organization),
                 "The engagement has ended. Its history stays.")
 
 
