@@ -71,3 +71,10 @@ def test_a_colleague_can_neither_see_nor_revoke_someone_elses_token(world, login
     token.refresh_from_db()
     assert token.revoked_at is None
     assert services.api_token_authenticate(secret) == token
+
+
+def test_a_token_without_a_name_is_refused_with_422(world, login):
+    client = login(world.buyer.member)
+    response = client.post("/account/tokens/", {"name": "  "})
+    assert response.status_code == 422
+    assert not world.buyer.member.api_tokens.exists()

@@ -474,3 +474,11 @@ def test_outsiders_get_404_on_write_pages(world, login):
         assert client.post(url, {"name": "x"}).status_code == 404
     world.engagement.refresh_from_db()
     assert world.engagement.status == "active"
+
+
+@pytest.mark.parametrize("role", ["viewer", "member"])
+def test_the_propose_form_is_refused_before_it_is_filled_in(world, login, role):
+    client = login(getattr(world.buyer, role))
+    response = client.get("/engagements/new/")
+    assert response.status_code == 403
+    assert b"manager role" in response.content

@@ -179,7 +179,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/api_tokens.html", {
         "form": form, "secret": secret,
         "tokens": selectors.api_token_list(user=request.user),
-    })
+    }, status=422 if form.errors else 200)
 
 
 @login_required

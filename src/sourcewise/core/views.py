@@ -22,8 +22,10 @@ from sourcewise.core.forms import EngagementForm, EngagementProposeForm
 from sourcewise.core.htmx import render_page
 from sourcewise.core.middleware import SESSION_KEY
 from sourcewise.core.models import Engagement
+from sourcewise.core.permissions import require_role
 from sourcewise.core.selectors import engagement_get, engagement_list
 from sourcewise.core.tables import Column, Table
+from sourcewise.core.tenancy import Role
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +138,8 @@ def engagement_index(request: HttpRequest) -> HttpResponse:
 def engagement_new(request: HttpRequest) -> HttpResponse:
     if request.organization is None:
         return redirect("home")
+    # Say so before the form is filled in, not after.
+    require_role(request.user, request.organization, Role.MANAGER)
     form = EngagementProposeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
