@@ -56,6 +56,7 @@ def test_sign_in_switch_organisation_and_open_an_engagement(page, world):
 
 def test_keyboard_user_can_skip_to_content_and_sees_focus(page, world):
     sign_in(page, world.buyer.viewer.email)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Northwind Bank")
     page.keyboard.press("Tab")
     skip = page.get_by_role("link", name="Skip to main content")
     expect(skip).to_be_focused()
