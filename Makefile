@@ -4,8 +4,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Tests never need a real secret; the value only has to be long enough.
-TEST_ENV := SECRET_KEY=test-secret-key-that-is-long-enough-for-django-0123456789 DEBUG=0 SECURE_COOKIES=0
 
 .PHONY: run test bench lint install clean
 
@@ -21,7 +19,7 @@ run: $(STAMP)
 	DEBUG=1 $(BIN)/sourcewise serve --demo
 
 test: $(STAMP)
-	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

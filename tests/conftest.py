@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import pytest
 
-# Playwright's sync API runs an event loop in the test thread; Django refuses ORM
-# calls from such a thread unless told the tests know what they are doing.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-# Plain `pytest` works without the Makefile's variables: tests never need a real secret.
-os.environ.setdefault("SECRET_KEY", "test-secret-key-that-is-long-enough-for-django-0123456789")
-os.environ.setdefault("SECURE_COOKIES", "0")
+# pyproject's [tool.pytest.ini_options] env sets a test-only SECRET_KEY, and
+# DJANGO_ALLOW_ASYNC_UNSAFE because Playwright's sync API runs an event loop in the
+# test thread, where Django otherwise refuses ORM calls.
 
 PASSWORD = "correct horse battery staple 42"
 ROLES = ("owner", "manager", "member", "viewer")
