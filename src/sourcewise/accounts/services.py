@@ -61,6 +61,16 @@ def organization_create(*, actor: User, name: str, industry: str = "", slug: str
     return org
 
 
+def _require_granting(actor: User, organization: Organization, role: str) -> Membership:
+    """The actor's membership, if they may give someone `role` in `organization`."""
+    mine = require_role(actor, organization, Role.MANAGER)
+    if role not in Role.values:
+        raise ValidationError({"role": f"'{role}' is not a role: use one of {', '.join(Role.values)}."})
+    if role == Role.OWNER and mine.role != Role.OWNER:
+        raise PermissionDenied("Only an owner can make someone an owner.")
+    return mine
+
+
 def _owners_left(organization: Organization, excluding: Membership) -> int:
     return (
         Membership.objects.filter(organization=organization, role=Role.OWNER)
@@ -108,11 +118,7 @@ def membership_remove(*, actor: User, membership: Membership) -> None:
 @transaction.atomic
 def membership_add(*, actor: User, organization: Organization, user: User, role: str) -> Membership:
     """Add an existing account directly (operators and the demo; people join by invitation)."""
-    mine = require_role(actor, organization, Role.MANAGER)
-    if role not in Role.values:
-        raise ValidationError({"role": f"'{role}' is not a role: use one of {', '.join(Role.values)}."})
-    if role == Role.OWNER and mine.role != Role.OWNER:
-        raise PermissionDenied("Only an owner can make an owner.")
+    _require_granting(actor, organization, role)
     if Membership.objects.filter(organization=organization, user=user).exists():
         raise ValidationError({"user": f"{user.email} is already a member of {organization}."})
     membership = Membership.objects.create(user=user, organization=organization, role=role)
@@ -140,16 +146,12 @@ def invitation_create(
     *, actor: User, organization: Organization, email: str, role: str = Role.MEMBER
 ) -> tuple[Invitation, str]:
     """An invitation and its secret token; the link is emailed once the write commits."""
-    mine = require_role(actor, organization, Role.MANAGER)
+    _require_granting(actor, organization, role)
     email = (email or "").strip().lower()
     try:
         validate_email(email)
     except ValidationError:
         raise ValidationError({"email": f"'{email}' is not an email address."}) from None
-    if role not in Role.values:
-        raise ValidationError({"role": f"'{role}' is not a role: use one of {', '.join(Role.values)}."})
-    if role == Role.OWNER and mine.role != Role.OWNER:
-        raise PermissionDenied("Only an owner can invite an owner.")
     if Membership.objects.filter(organization=organization, user__email=email).exists():
         raise ValidationError({"email": f"{email} is already a member of {organization}."})
     token = secrets.token_urlsafe(32)

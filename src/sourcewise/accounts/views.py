@@ -22,9 +22,11 @@ from sourcewise.accounts.forms import (
 )
 from sourcewise.accounts.models import ApiToken, Invitation, Membership
 from sourcewise.core import audit
+from sourcewise.core.htmx import add_form_errors, perform
 from sourcewise.core.middleware import SESSION_KEY
 from sourcewise.core.selectors import get_visible
-from sourcewise.core.views import _add_errors
+
+INVITATIONS_TAB = "/organization/?tab=invitations"
 
 
 class LoginView(auth_views.LoginView):
@@ -60,7 +62,7 @@ def organization_new(request: HttpRequest) -> HttpResponse:
         try:
             org = services.organization_create(actor=request.user, **form.cleaned_data)
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_form_errors(form, exc)
         else:
             request.session[SESSION_KEY] = org.pk
             messages.success(request, f"{org.name} is created; you are its owner.")
@@ -84,20 +86,17 @@ def invitation_create(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Invitation sent to {invitation.email}.")
     else:
         messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
-    return redirect("/organization/?tab=invitations")
+    return redirect(INVITATIONS_TAB)
 
 
 @login_required
 @require_POST
 def invitation_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     invitation = get_visible(Invitation, user=request.user, organization=request.organization, pk=pk)
-    try:
-        services.invitation_revoke(actor=request.user, invitation=invitation)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, f"The invitation to {invitation.email} is withdrawn.")
-    return redirect("/organization/?tab=invitations")
+    return perform(
+        request, lambda: services.invitation_revoke(actor=request.user, invitation=invitation),
+        success=f"The invitation to {invitation.email} is withdrawn.", then=INVITATIONS_TAB,
+    )
 
 
 @login_required
@@ -108,26 +107,22 @@ def membership_role(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Choose one of the roles.")
         return redirect("organization")
-    try:
-        services.membership_set_role(actor=request.user, membership=membership, role=form.cleaned_data["role"])
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, f"{membership.user} is now {form.cleaned_data['role']}.")
-    return redirect("organization")
+    role = form.cleaned_data["role"]
+    return perform(
+        request,
+        lambda: services.membership_set_role(actor=request.user, membership=membership, role=role),
+        success=f"{membership.user} is now {role}.", then="organization",
+    )
 
 
 @login_required
 @require_POST
 def membership_remove(request: HttpRequest, pk: int) -> HttpResponse:
     membership = get_visible(Membership, user=request.user, organization=request.organization, pk=pk)
-    try:
-        services.membership_remove(actor=request.user, membership=membership)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, f"{membership.user} is no longer a member.")
-    return redirect("organization")
+    return perform(
+        request, lambda: services.membership_remove(actor=request.user, membership=membership),
+        success=f"{membership.user} is no longer a member.", then="organization",
+    )
 
 
 def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
@@ -152,7 +147,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
             if form is None:
                 messages.error(request, " ".join(exc.messages))
             else:
-                _add_errors(form, exc)
+                add_form_errors(form, exc)
             membership = None
         if membership is not None:
             request.session[SESSION_KEY] = membership.organization_id
@@ -173,7 +168,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
                 actor=request.user, organization=request.organization, name=form.cleaned_data["name"]
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_form_errors(form, exc)
         else:
             form = ApiTokenForm()
     return render(request, "accounts/api_tokens.html", {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.urls import reverse
 from django.utils import timezone
 
 from sourcewise.core.tenancy import TenantModel, TenantQuerySet
@@ -57,6 +58,9 @@ class Engagement(TenantModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("engagement_detail", args=[self.pk])
 
     @classmethod
     def tenant_filter(cls, org_ids) -> Q:

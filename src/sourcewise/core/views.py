@@ -6,12 +6,11 @@ import logging
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -19,7 +18,7 @@ from sourcewise.accounts.models import Membership
 from sourcewise.core import audit, services
 from sourcewise.core.errors import Conflict
 from sourcewise.core.forms import EngagementForm, EngagementProposeForm
-from sourcewise.core.htmx import render_page
+from sourcewise.core.htmx import add_form_errors, perform, render_page
 from sourcewise.core.middleware import SESSION_KEY
 from sourcewise.core.models import Engagement
 from sourcewise.core.permissions import require_role
@@ -151,7 +150,7 @@ def engagement_new(request: HttpRequest) -> HttpResponse:
                 start_date=data["start_date"], end_date=data["end_date"],
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_form_errors(form, exc)
         else:
             messages.success(request, f"Proposed. {engagement.provider if data['our_side'] == 'buyer' else engagement.buyer} can now accept it.")
             return redirect("engagement_detail", pk=engagement.pk)
@@ -191,7 +190,7 @@ def engagement_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 **{f: data[f] for f in services.EDITABLE_FIELDS},
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_form_errors(form, exc)
         except Conflict as exc:
             form.add_error(None, str(exc))
         else:
@@ -207,38 +206,18 @@ def engagement_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def engagement_accept(request: HttpRequest, pk: int) -> HttpResponse:
     engagement = engagement_get(**_scope(request), pk=pk)
     # The role held in the organisation acted for decides, as in the API.
-    return _act(request, engagement, lambda: services.engagement_accept(
+    return perform(request, lambda: services.engagement_accept(
         actor=request.user, engagement=engagement, organization=request.organization),
-                "Accepted: the engagement is active.")
+        success="Accepted: the engagement is active.", then=engagement.get_absolute_url())
 
 
 @login_required
 @require_POST
 def engagement_end(request: HttpRequest, pk: int) -> HttpResponse:
     engagement = engagement_get(**_scope(request), pk=pk)
-    return _act(request, engagement, lambda: services.engagement_end(
+    return perform(request, lambda: services.engagement_end(
         actor=request.user, engagement=engagement, organization=request.organization),
-                "The engagement has ended. Its history stays.")
-
-
-def _act(request: HttpRequest, engagement: Engagement, action, success: str) -> HttpResponse:
-    try:
-        action()
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    except PermissionDenied:
-        raise
-    else:
-        messages.success(request, success)
-    return HttpResponseRedirect(reverse("engagement_detail", args=[engagement.pk]))
-
-
-def _add_errors(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
+        success="The engagement has ended. Its history stays.", then=engagement.get_absolute_url())
 
 
 SECTIONS = {
