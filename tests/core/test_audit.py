@@ -216,3 +216,26 @@ def test_the_organisation_history_tab_lists_its_records(world, client):
     # A colleague of another organisation does not see it in their own history.
     client.force_login(world.buyer.owner)
     assert "organization.create" not in client.get("/organization/?tab=history").content.decode()
+
+
+def test_history_exports_as_csv_and_pages_with_search(world, login):
+    client = login(world.buyer.manager)
+    url = f"/engagements/{world.engagement.pk}/?tab=history"
+    response = client.get(url + "&format=csv")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert lines[0] == "#,When,Who,Action,Object type,Object,Changes"
+    assert any("engagement.accept" in line for line in lines[1:])
+    searched = client.get(url + "&q=accept")
+    assert b"engagement.accept" in searched.content
+    assert b"engagement.propose" not in searched.content
+
+
+def test_organisation_members_export_as_csv(world, login):
+    client = login(world.buyer.viewer)
+    response = client.get("/organization/?format=csv")
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert lines[0] == "Name,Email,Role,Member since"
+    assert sorted(line.split(",")[1] for line in lines[1:]) == sorted(
+        u.email for u in world.buyer.users.values())

@@ -7,7 +7,7 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -21,12 +21,21 @@ from sourcewise.accounts.forms import (
     RoleForm,
 )
 from sourcewise.accounts.models import ApiToken, Invitation, Membership
-from sourcewise.core import audit
 from sourcewise.core.htmx import add_form_errors, perform
 from sourcewise.core.middleware import SESSION_KEY
 from sourcewise.core.selectors import get_visible
+from sourcewise.core.tables import Column, Table, history_tab
 
 INVITATIONS_TAB = "/organization/?tab=invitations"
+MEMBER_TABLE = Table(
+    columns=[
+        Column("user.full_name", "Name"),
+        Column("user.email", "Email"),
+        Column("role", "Role", value=lambda m: m.get_role_display()),
+        Column("created_at", "Member since", value=lambda m: m.created_at.date().isoformat()),
+    ],
+    default_sort="user.email",
+)
 
 
 class LoginView(auth_views.LoginView):
@@ -51,7 +60,12 @@ def organization_detail(request: HttpRequest) -> HttpResponse:
         "role_form": RoleForm(),
     }
     if tab == "history":
-        context["history"] = audit.history_for(org, user=request.user, organization=org)
+        history = history_tab(request, org, filename=org.slug)
+        if isinstance(history, HttpResponseBase):  # the CSV export
+            return history
+        context.update(history)
+    elif request.GET.get("format") == "csv":
+        return MEMBER_TABLE.csv_response(context["memberships"], f"{org.slug}-members")
     return render(request, "accounts/organization.html", context)
 
 

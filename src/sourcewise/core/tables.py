@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -126,3 +127,29 @@ def _query_without(request: HttpRequest, *keys: str) -> str:
         params.pop(key, None)
     encoded = params.urlencode()
     return encoded + "&" if encoded else ""
+
+
+HISTORY_TABLE = Table(
+    columns=[
+        Column("seq", "#", order_by="seq"),
+        Column("created_at", "When", order_by="created_at", value=lambda e: e.created_at.isoformat()),
+        Column("actor_label", "Who", order_by="actor_label"),
+        Column("action", "Action", order_by="action"),
+        Column("object_type", "Object type"),
+        Column("object_repr", "Object"),
+        Column("changes", "Changes", value=lambda e: json.dumps(e.changes, ensure_ascii=False)),
+    ],
+    default_sort="-seq",
+    search_fields=["action", "object_repr", "actor_label"],
+    per_page=50,
+)
+
+
+def history_tab(request: HttpRequest, obj: Any, *, filename: str):
+    """The History tab of an object page: a page of its audit records, or all of them as CSV."""
+    from sourcewise.core.audit import history_for
+
+    records = history_for(obj, user=request.user, organization=getattr(request, "organization", None))
+    if request.GET.get("format") == "csv":
+        return HISTORY_TABLE.csv_response(HISTORY_TABLE.filtered(request, records), f"{filename}-history")
+    return HISTORY_TABLE.apply(request, records)

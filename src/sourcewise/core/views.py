@@ -9,21 +9,21 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from sourcewise.accounts.models import Membership
-from sourcewise.core import audit, services
+from sourcewise.core import services
 from sourcewise.core.errors import Conflict
 from sourcewise.core.forms import EngagementForm, EngagementProposeForm
 from sourcewise.core.htmx import add_form_errors, perform, render_page
 from sourcewise.core.middleware import SESSION_KEY
-from sourcewise.core.models import Engagement
+from sourcewise.core.models import AuditEvent, Engagement
 from sourcewise.core.permissions import require_role
 from sourcewise.core.selectors import engagement_get, engagement_list
-from sourcewise.core.tables import Column, Table
+from sourcewise.core.tables import Column, Table, history_tab
 from sourcewise.core.tenancy import Role
 
 logger = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def home(request: HttpRequest) -> HttpResponse:
         proposed_by=request.organization
     )
     activity = (
-        audit.AuditEvent.objects.visible_to(request.user, request.organization)
+        AuditEvent.objects.visible_to(request.user, request.organization)
         .select_related("actor", "engagement")[:10]
     )
     return render(request, "core/home.html", {
@@ -172,7 +172,10 @@ def engagement_detail(request: HttpRequest, pk: int) -> HttpResponse:
         and engagement.proposed_by_id != request.organization.pk,
     }
     if tab == "history":
-        context["history"] = audit.history_for(engagement, **_scope(request))
+        history = history_tab(request, engagement, filename=engagement.name)
+        if isinstance(history, HttpResponseBase):  # the CSV export
+            return history
+        context.update(history)
     return render_page(request, "core/engagement_detail.html", context, fragment="tab")
 
 
