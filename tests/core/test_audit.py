@@ -55,7 +55,8 @@ def test_proposing_an_engagement_writes_one_record_with_actor_scope_and_values(w
     assert event.engagement == engagement
     assert event.object_id == str(engagement.pk)
     assert event.changes["name"] == {"before": None, "after": "Collections pilot"}
-    assert event.changes["buyer"] == {"before": None, "after": world.buyer.organization.pk}
+    buyer = world.buyer.organization
+    assert event.changes["buyer"] == {"before": None, "after": f"{buyer.name} (#{buyer.pk})"}
     assert event.changes["start_date"] == {"before": None, "after": "2026-01-01"}
 
 

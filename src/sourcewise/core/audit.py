@@ -37,12 +37,16 @@ def to_json_value(value: Any) -> Any:
 
 
 def snapshot(obj: models.Model, fields: Iterable[str]) -> dict[str, Any]:
-    """The named fields of `obj` as JSON values (foreign keys as their ids)."""
+    """The named fields of `obj` as JSON values (foreign keys as "name (#id)")."""
     values: dict[str, Any] = {}
     for name in fields:
         field = obj._meta.get_field(name)
         raw = getattr(obj, field.attname)
-        values[name] = to_json_value(raw)
+        if field.is_relation and raw is not None:
+            # Readable and exact: the related object's name and its id.
+            values[name] = f"{getattr(obj, name)} (#{raw})"
+        else:
+            values[name] = to_json_value(raw)
     return values
 
 
@@ -57,7 +61,8 @@ def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[
 
 
 def created(after: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    return diff({key: None for key in after}, after)
+    """The changes of a new object: every field that was given a value."""
+    return diff({key: None for key in after}, {k: v for k, v in after.items() if v not in (None, "")})
 
 
 def _canonical(event: AuditEvent) -> bytes:
