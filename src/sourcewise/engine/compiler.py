@@ -22,9 +22,12 @@ from typing import TYPE_CHECKING, Any
 from sourcewise.engine.backends import (
     BackendError,
     Connection,
+    DuckDBConnection,
     Source,
+    _view_name,
     backend_label,
     connect,
+    duplicates_sql,
     parquet_row_count,
     resolve_sources,
 )
@@ -516,9 +519,10 @@ class Runner:
 
     # helpers
 
-    def _query(self, what: str, expr: Any) -> list[dict[str, Any]]:
+    def _query(self, what: str, expr: Any, prefetched: Any = None) -> list[dict[str, Any]]:
         t0 = time.perf_counter()
-        rows = self.conn.to_arrow(expr).to_pylist()
+        table = self.conn.take(prefetched) if prefetched is not None else None
+        rows = (table if table is not None else self.conn.to_arrow(expr)).to_pylist()
         self.progress(f"{what} ({time.perf_counter() - t0:.2f}s)")
         return rows
 
@@ -580,39 +584,16 @@ class Runner:
         even when keys repeat; with samples, the first rows of each side come along,
         numbered per side by a window.
         """
-        import ibis
-
         key = (x, y, a, b)
         if key not in self.pair_results:
             n = self.sample
-            tx, ty = self.p.tables[x], self.p.tables[y]
-            sides = {x: (tx, a, "__x_"), y: (ty, b, "__y_")}
-            need: dict[str, list[str]] = {}
-            for ds, (_tbl, cols, _p) in sides.items():
-                wanted = list(cols)
-                if n:
-                    other = y if ds == x else x
-                    for c in self.suite.checks:
-                        if c.kind == "relationships" and c.dataset == ds and c.args["to"] == other:
-                            wanted += [col for col in self.sample_columns(c, ds) if col not in wanted]
-                need[ds] = wanted
-            left = tx.select(**{"__x_" + col: tx[col] for col in need[x]})
-            right = ty.select(**{"__y_" + col: ty[col] for col in need[y]})
-            j = left.outer_join(right, [left["__x_" + p] == right["__y_" + q] for p, q in zip(a, b, strict=True)])
-            x_missing = ibis.and_(*(j["__x_" + p].notnull() for p in a)) & j["__y_" + b[0]].isnull()
-            y_missing = ibis.and_(*(j["__y_" + q].notnull() for q in b)) & j["__x_" + a[0]].isnull()
             what = f"{x} and {y}: {_cols(a)} reconciled both ways"
+            rows = self._query(what, self.reconcile_expr(x, y, a, b))
             if not n:
-                row = self._query(what, j.aggregate(xm=_count_where(j, x_missing), ym=_count_where(j, y_missing)))[0]
+                row = rows[0]
                 self.pair_results[key] = (int(row["xm"] or 0), [])
                 self.pair_results[(y, x, b, a)] = (int(row["ym"] or 0), [])
             else:
-                u = j.filter(x_missing | y_missing).mutate(__side=ibis.ifelse(x_missing, 0, 1))
-                u = u.mutate(
-                    __rn=ibis.row_number().over(group_by=u["__side"]),
-                    __n=u["__side"].count().over(group_by=u["__side"]),
-                )
-                rows = self._query(what, u.filter(u["__rn"] < n))
                 for side, (ks, prefix) in enumerate(((key, "__x_"), ((y, x, b, a), "__y_"))):
                     mine = [r for r in rows if r["__side"] == side]
                     total = int(mine[0]["__n"]) if mine else 0
@@ -621,6 +602,35 @@ class Runner:
                     ]
                     self.pair_results[ks] = (total, samples)
         return self.pair_results[key]
+
+    def reconcile_expr(self, x: str, y: str, a: tuple[str, ...], b: tuple[str, ...]) -> Any:
+        import ibis
+
+        n = self.sample
+        tx, ty = self.p.tables[x], self.p.tables[y]
+        sides = {x: (tx, a, "__x_"), y: (ty, b, "__y_")}
+        need: dict[str, list[str]] = {}
+        for ds, (_tbl, cols, _p) in sides.items():
+            wanted = list(cols)
+            if n:
+                other = y if ds == x else x
+                for c in self.suite.checks:
+                    if c.kind == "relationships" and c.dataset == ds and c.args["to"] == other:
+                        wanted += [col for col in self.sample_columns(c, ds) if col not in wanted]
+            need[ds] = wanted
+        left = tx.select(**{"__x_" + col: tx[col] for col in need[x]})
+        right = ty.select(**{"__y_" + col: ty[col] for col in need[y]})
+        j = left.outer_join(right, [left["__x_" + p] == right["__y_" + q] for p, q in zip(a, b, strict=True)])
+        x_missing = ibis.and_(*(j["__x_" + p].notnull() for p in a)) & j["__y_" + b[0]].isnull()
+        y_missing = ibis.and_(*(j["__y_" + q].notnull() for q in b)) & j["__x_" + a[0]].isnull()
+        if not n:
+            return j.aggregate(xm=_count_where(j, x_missing), ym=_count_where(j, y_missing))
+        u = j.filter(x_missing | y_missing).mutate(__side=ibis.ifelse(x_missing, 0, 1))
+        u = u.mutate(
+            __rn=ibis.row_number().over(group_by=u["__side"]),
+            __n=u["__side"].count().over(group_by=u["__side"]),
+        )
+        return u.filter(u["__rn"] < n)
 
     def run(self) -> None:
         self.find_pairs()
@@ -804,7 +814,7 @@ class Runner:
             else:
                 expr = dup.aggregate(__rows=dup["__c"].sum(), __keys=dup.count())
             try:
-                rows = self._query(f"{dataset}: duplicates of {_cols(key_cols)}", expr)
+                rows = self._query(f"{dataset}: duplicates of {_cols(key_cols)}", expr, ("unique", dataset, key_cols))
             except Exception as exc:
                 self._error(group, self._read_error(dataset, exc))
                 continue
@@ -1008,36 +1018,14 @@ class Runner:
         return ibis.or_(*parts).fill_null(True)
 
     def run_grouped(self, dataset: str, t: Any, live: list[Check], view: RowView, cols: Mapping[str, str]) -> None:
-        import ibis
 
         by_group: dict[tuple[str, ...], list[Check]] = {}
         for c in live:
             if c.kind in ("metric", "share") and c.group_by:
                 by_group.setdefault(c.group_by, []).append(c)
-        base = RowView(t, dataset)
+        n = self.sample
         for group_by, group in by_group.items():
-            g = self.grouped_table(base, group_by, group)
-            n = self.sample
-            if n:
-                # Totals as window sums over the groups, plus the first n failing groups of
-                # each check (and one row to carry the totals): one grouped pass, not two.
-                u = g.mutate(
-                    **{f"__x{c.index}": self.outside_expr(c, g) for c in group},
-                    **{f"__v{c.index}": self.group_value_expr(c, g) for c in group},
-                )
-                wins: dict[str, Any] = {"__groups": u["__n"].count().over(), "__rn": ibis.row_number().over()}
-                for c in group:
-                    flag = u[f"__x{c.index}"]
-                    wins[f"x{c.index}"] = ibis.ifelse(flag, 1, 0).sum().over()
-                    wins[f"__r{c.index}"] = ibis.row_number().over(group_by=flag)
-                u = u.mutate(**wins)
-                keep = ibis.or_(u["__rn"] == 0, *(u[f"__x{c.index}"] & (u[f"__r{c.index}"] < n) for c in group))
-                expr = u.filter(keep)
-            else:
-                items: dict[str, Any] = {"__groups": g.count()}
-                for c in group:
-                    items[f"x{c.index}"] = ibis.ifelse(self.outside_expr(c, g), 1, 0).sum()
-                expr = g.aggregate(**items)
+            expr, g = self.grouped_expr(dataset, t, group_by, group)
             try:
                 rows = self._query(f"{dataset}: groups by {_cols(group_by)}", expr)
             except Exception as exc:
@@ -1077,6 +1065,32 @@ class Runner:
                     ][:n]
             if failed and self.failures_dir is not None:
                 self.collect_group_failures(dataset, g, group_by, failed, keep_samples=False)
+
+    def grouped_expr(self, dataset: str, t: Any, group_by: tuple[str, ...], group: list[Check]) -> tuple[Any, Any]:
+        """The grouped query of `run_grouped`, and the grouped table it reads."""
+        import ibis
+
+        g = self.grouped_table(RowView(t, dataset), group_by, group)
+        n = self.sample
+        if n:
+            # Totals as window sums over the groups, plus the first n failing groups of
+            # each check (and one row to carry the totals): one grouped pass, not two.
+            u = g.mutate(
+                **{f"__x{c.index}": self.outside_expr(c, g) for c in group},
+                **{f"__v{c.index}": self.group_value_expr(c, g) for c in group},
+            )
+            wins: dict[str, Any] = {"__groups": u["__n"].count().over(), "__rn": ibis.row_number().over()}
+            for c in group:
+                flag = u[f"__x{c.index}"]
+                wins[f"x{c.index}"] = ibis.ifelse(flag, 1, 0).sum().over()
+                wins[f"__r{c.index}"] = ibis.row_number().over(group_by=flag)
+            u = u.mutate(**wins)
+            keep = ibis.or_(u["__rn"] == 0, *(u[f"__x{c.index}"] & (u[f"__r{c.index}"] < n) for c in group))
+            return u.filter(keep), g
+        items: dict[str, Any] = {"__groups": g.count()}
+        for c in group:
+            items[f"x{c.index}"] = ibis.ifelse(self.outside_expr(c, g), 1, 0).sum()
+        return g.aggregate(**items), g
 
     def group_value_expr(self, c: Check, g: Any) -> Any:
         v = g[f"g{c.index}"]
@@ -1300,8 +1314,33 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def start_prefetch(suite: Suite, conn: Connection, sources: Mapping[str, Source], sample: int) -> None:
+    """On DuckDB, start the duplicate-key queries of `unique` checks while Ibis imports.
+
+    They are plain SQL (`duplicates_sql`), so they need no Ibis; they start only once every
+    column and type the checks name is found in the Parquet footers, and a suite that Ibis's
+    validation still rejects interrupts them on close, before any result is used.
+    """
+    if not isinstance(conn, DuckDBConnection) or os.environ.get("SOURCEWISE_DUCKDB_PREFETCH", "1") == "0":
+        return
+    columns = conn.raw_columns(sources)
+    if columns is None or column_problems(suite, suite.checks, columns, {}):
+        return
+    queries: list[tuple[Any, str]] = []
+    for c in suite.checks:
+        if c.kind == "unique":
+            key = ("unique", c.dataset, tuple(c.args["columns"]))
+            if key not in (k for k, _ in queries):
+                queries.append((key, duplicates_sql(_view_name(c.dataset), key[2], sample)))
+    # In the order the run reads them: datasets in order of their first check.
+    order = list(dict.fromkeys(c.dataset for c in suite.checks))
+    queries.sort(key=lambda q: order.index(q[0][1]))
+    conn.prefetch(queries)
+
+
 def prepare(
-    suite: Suite, backend: str, data: Mapping[str, str] | None, progress: Progress | None = None
+    suite: Suite, backend: str, data: Mapping[str, str] | None, progress: Progress | None = None,
+    sample: int | None = None,
 ) -> Prepared:
     """Connect, register every dataset and check every column, reading schemas only."""
     sources, problems = resolve_sources(suite, backend, data)
@@ -1313,6 +1352,8 @@ def prepare(
         raise SuiteError([f"{suite.display_path}: backend: {exc}"]) from exc
     try:
         t0 = time.perf_counter()
+        if sample is not None:
+            start_prefetch(suite, conn, sources, sample)
         tables, columns, problems = open_datasets(suite, conn, sources)
         problems += column_problems(suite, suite.checks, columns, tables)
         if progress is not None:
@@ -1352,7 +1393,7 @@ def run_suite(
         except OSError as exc:
             raise SuiteError([f"{suite.display_path}: --failures {out_dir}: {exc.strerror or exc}"]) from exc
     say(f"connecting to {backend_label(backend)}")
-    prepared = prepare(suite, backend, {k: os.fspath(v) for k, v in (data or {}).items()}, say)
+    prepared = prepare(suite, backend, {k: os.fspath(v) for k, v in (data or {}).items()}, say, sample)
     result = SuiteResult(
         suite=suite.name, backend=backend_label(backend), as_of=when, started_at=started
     )
