@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -62,6 +63,9 @@ def statements(sql_text: str) -> list[tuple[str, str]]:
 def connect(data: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute("SET preserve_insertion_order = false")
+    # The yardstick gets every setting the engine uses: one thread more than the cores
+    # took it from 5.5 s to 3.7 s at 10M rows on 2 cores (the engine's default too).
+    con.execute(f"SET threads = {len(os.sched_getaffinity(0)) + 1}")
     for name in DATASETS:
         path = str(data / f"{name}.parquet").replace("'", "''")
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")  # noqa: S608
