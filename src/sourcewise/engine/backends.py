@@ -372,7 +372,7 @@ class DuckDBConnection(Connection):
 
 
 def _duckdb_type_name(typ: str) -> str:
-    """A DuckDB column type in the contract's words, as `type_name` gives it for Ibis types."""
+    """A DuckDB column type in the contract's words, as `expressions.contract_type` gives it for Ibis types."""
     t = typ.upper()
     if t == "BOOLEAN":
         return "boolean"

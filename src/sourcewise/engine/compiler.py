@@ -31,7 +31,7 @@ from sourcewise.engine.backends import (
     parquet_row_count,
     resolve_sources,
 )
-from sourcewise.engine.expressions import ColumnRef, check_columns
+from sourcewise.engine.expressions import ColumnRef, check_columns, contract_type
 from sourcewise.engine.result import CheckResult, SuiteResult, iso_utc
 from sourcewise.engine.suite import Check, Lookup, Suite, SuiteError
 
@@ -46,23 +46,6 @@ NUMERIC_STATS = ("mean", "sum", "stddev", "quantile")
 # How the fused scan counts failing rows. The engine notes measured SUM(CASE ...) faster
 # than COUNT(*) FILTER (...) over many fused checks on DuckDB.
 COUNT_STYLE = os.environ.get("SOURCEWISE_COUNT_STYLE", "case")
-
-
-def type_name(dtype: Any) -> str:
-    """An Ibis type in the contract's words (integer, float, string, boolean, date, timestamp)."""
-    if dtype.is_boolean():
-        return "boolean"
-    if dtype.is_integer():
-        return "integer"
-    if dtype.is_floating() or dtype.is_decimal():
-        return "float"
-    if dtype.is_string():
-        return "string"
-    if dtype.is_date():
-        return "date"
-    if dtype.is_timestamp():
-        return "timestamp"
-    return str(dtype).split("(")[0].lower()
 
 
 def _family(typ: str) -> str:
@@ -157,7 +140,7 @@ def open_datasets(
             )
             continue
         tables[name] = table
-        columns[name] = {col: type_name(dtype) for col, dtype in schema.items()}
+        columns[name] = {col: contract_type(dtype) for col, dtype in schema.items()}
     return tables, columns, problems
 
 

@@ -1162,20 +1162,29 @@ def check_columns(
 # Compilation to Ibis
 
 
-def _kind(dtype: Any) -> str:
-    if dtype.is_null():
-        return "null"
+def contract_type(dtype: Any) -> str:
+    """An Ibis type in the contract's words (integer, float, string, boolean, date, timestamp)."""
     if dtype.is_boolean():
         return "boolean"
-    if dtype.is_numeric():
-        return "number"
+    if dtype.is_integer():
+        return "integer"
+    if dtype.is_floating() or dtype.is_decimal():
+        return "float"
     if dtype.is_string():
         return "string"
     if dtype.is_date():
         return "date"
     if dtype.is_timestamp():
         return "timestamp"
-    return str(dtype)
+    return str(dtype).split("(")[0].lower()
+
+
+def _kind(dtype: Any) -> str:
+    """What an operand can be compared with: numbers of any width are one kind."""
+    if dtype.is_null():
+        return "null"
+    typ = contract_type(dtype)
+    return "number" if typ in ("integer", "float") else typ
 
 
 def _type_phrase(dtype: Any) -> str:
