@@ -14,10 +14,12 @@ A route added by a later issue is crawled the day it is added.
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.apps import apps
@@ -259,7 +261,30 @@ def crawl(world) -> Crawl:
     )
     accounts.api_token_create(actor=world.buyer.manager, organization=world.buyer.organization,
                               name="Northwind nightly upload")
+    for module in crawl_target_modules():
+        module.populate(world)
     return Crawl(world)
+
+
+def crawl_target_modules() -> list:
+    """Each app's `tests/<app>/crawl_targets.py`: `populate(world)` gives its routes real targets.
+
+    A module may also define FORM_DATA (merged into the crawl's form values) and
+    PERSONAL_PAGES / PERSONAL_API (writes that concern only the viewer).
+    """
+    modules = []
+    for path in sorted(Path(__file__).parent.glob("*/crawl_targets.py")):
+        spec = importlib.util.spec_from_file_location(f"crawl_targets_{path.parent.name}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        modules.append(module)
+    return modules
+
+
+for _module in crawl_target_modules():
+    FORM_DATA.update(getattr(_module, "FORM_DATA", {}))
+    PERSONAL_PAGES |= set(getattr(_module, "PERSONAL_PAGES", ()))
+    PERSONAL_API |= set(getattr(_module, "PERSONAL_API", ()))
 
 
 @pytest.mark.django_db

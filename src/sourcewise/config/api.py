@@ -131,10 +131,18 @@ def on_unauthenticated(request: HttpRequest, exc: AuthenticationError):
 
 def _register_routers() -> None:
     from sourcewise.accounts.api import router as accounts_router
+    from sourcewise.colearning.api import router as colearning_router
     from sourcewise.core.api import router as core_router
+    from sourcewise.monitoring.api import router as monitoring_router
+    from sourcewise.providers.api import router as providers_router
+    from sourcewise.resilience.api import router as resilience_router
 
     api.add_router("", accounts_router)
     api.add_router("", core_router)
+    api.add_router("", monitoring_router)
+    api.add_router("", resilience_router)
+    api.add_router("", providers_router)
+    api.add_router("", colearning_router)
 
 
 _register_routers()

@@ -38,6 +38,10 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "sourcewise.core",
     "sourcewise.accounts",
+    "sourcewise.monitoring",
+    "sourcewise.resilience",
+    "sourcewise.providers",
+    "sourcewise.colearning",
     "sourcewise.demo",
 ]
 

@@ -10,6 +10,10 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("", include("sourcewise.accounts.urls")),
     path("", include("sourcewise.core.urls")),
+    path("", include("sourcewise.monitoring.urls")),
+    path("", include("sourcewise.resilience.urls")),
+    path("", include("sourcewise.providers.urls")),
+    path("", include("sourcewise.colearning.urls")),
 ]
 
 handler404 = "sourcewise.core.views.not_found"

@@ -11,8 +11,4 @@ urlpatterns = [
     path("engagements/<int:pk>/edit/", views.engagement_edit, name="engagement_edit"),
     path("engagements/<int:pk>/accept/", views.engagement_accept, name="engagement_accept"),
     path("engagements/<int:pk>/end/", views.engagement_end, name="engagement_end"),
-    path("providers/", views.section, {"section": "providers"}, name="providers"),
-    path("monitoring/", views.section, {"section": "monitoring"}, name="monitoring"),
-    path("incidents/", views.section, {"section": "incidents"}, name="incidents"),
-    path("co-learning/", views.section, {"section": "colearning"}, name="colearning"),
 ]

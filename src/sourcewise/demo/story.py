@@ -9,6 +9,7 @@ changes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import import_module
 
 from django.db import transaction
 
@@ -53,6 +54,19 @@ ENGAGEMENTS = [
 ]
 
 
+# Each app adds its part of the story, in this order (resilience builds on monitoring's findings).
+STORY_APPS = ("monitoring", "resilience", "providers", "colearning")
+
+
+@dataclass
+class Story:
+    """What the core story made, handed to each app's `demo.load(story)`."""
+
+    organizations: dict[str, Organization]  # by slug
+    users: dict[str, User]  # by email
+    engagements: dict[str, Engagement]  # by name
+
+
 @dataclass
 class DemoLogin:
     email: str
@@ -82,8 +96,11 @@ def load() -> list[DemoLogin]:
             if not Membership.objects.filter(user=users[email], organization=orgs[slug]).exists():
                 owner = Membership.objects.filter(organization=orgs[slug], role=Role.OWNER).first().user
                 accounts.membership_add(actor=owner, organization=orgs[slug], user=users[email], role=role)
+    engagements: dict[str, Engagement] = {}
     for name, buyer, provider, services, proposer_email in ENGAGEMENTS:
-        if Engagement.objects.filter(name=name, buyer=orgs[buyer], provider=orgs[provider]).exists():
+        existing = Engagement.objects.filter(name=name, buyer=orgs[buyer], provider=orgs[provider]).first()
+        if existing is not None:
+            engagements[name] = existing
             continue
         proposer = users[proposer_email]
         engagement = core.engagement_propose(
@@ -93,7 +110,10 @@ def load() -> list[DemoLogin]:
         accepter = Membership.objects.filter(
             organization=orgs[provider], role__in=[Role.OWNER, Role.MANAGER]
         ).order_by("role").first().user
-        core.engagement_accept(actor=accepter, engagement=engagement)
+        engagements[name] = core.engagement_accept(actor=accepter, engagement=engagement)
+    story = Story(organizations=orgs, users=users, engagements=engagements)
+    for app in STORY_APPS:
+        import_module(f"sourcewise.{app}.demo").load(story)
     return [
         DemoLogin(email, name, about) for email, name, _roles, about in PEOPLE
     ]

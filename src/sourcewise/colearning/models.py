@@ -1,0 +1,1 @@
+"""Models of co-learning: every one is a TenantModel (see core.tenancy)."""

@@ -1,0 +1,1 @@
+"""Models of monitoring: every one is a TenantModel (see core.tenancy)."""

@@ -1,0 +1,1 @@
+"""Models of providers: every one is a TenantModel (see core.tenancy)."""

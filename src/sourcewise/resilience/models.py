@@ -1,0 +1,1 @@
+"""Models of resilience: every one is a TenantModel (see core.tenancy)."""
