@@ -1,7 +1,117 @@
-"""The demo's part of resilience: called by demo.story.load() after the core story."""
+"""The demo's part of resilience: called by demo.story.load() after the core story.
+
+Northwind's plan for outbound marketing calls, with the brief's failure scenario;
+a collections plan last exercised long ago (flagged); a past incident, closed with
+its postmortem; and the brief's incident, opened from the failed targeting check.
+"""
 
 from __future__ import annotations
+
+import datetime as dt
+
+from django.utils import timezone
+
+from sourcewise.resilience import services
+from sourcewise.resilience.models import Incident, ResiliencePlan
+
+FEED = "daily-contact-log"
+SEGMENT_CHECK = "contact_in_target_segment"
+PAST_TITLE = "SMS campaign sent outside the permitted contact hours"
 
 
 def load(story) -> None:
     """Add this app's part of the story; loading twice changes nothing."""
+    users = story.users
+    vm, owner = users["vm@northwind.demo"], users["owner@northwind.demo"]
+    am, ops = users["am@dialwell.demo"], users["ops@dialwell.demo"]
+    outbound = story.engagements["Outbound marketing calls"]
+    collections = story.engagements["Collections"]
+
+    plan = ResiliencePlan.objects.filter(engagement=outbound, service="Outbound marketing calls").first()
+    if plan is None:
+        plan = services.plan_create(
+            actor=vm, engagement=outbound, service="Outbound marketing calls",
+            description="Marketing contacts to Northwind's targeted customer segments, run by Dialwell.",
+            max_disruption_hours=48, max_customers_affected=500, acknowledge_within_hours=2,
+            solution_within_hours=72,
+            customer_template=(
+                "Dear customer, we recently contacted you about {service} in a way that did not fit "
+                "you. That was our mistake and we are sorry. {buyer} has stopped these contacts "
+                "while we put it right."),
+            executive_template=(
+                "{count} customers were affected by a failure in {service}: {summary}. {buyer} owns "
+                "the response toward customers; {provider} is fixing the cause with us."),
+        )
+        services.scenario_add(
+            actor=am, plan=plan, title="The targeting data integration fails",
+            description="Dialwell's dialler loads Northwind's segment file through a data-conversion "
+                        "contractor; a failed or stale load sends the wrong customers the wrong offers.",
+            detected_by_feeds=[FEED],
+            detected_by_checks=[SEGMENT_CHECK, "targeted_customer_contacted", "contact_campaign_matches_client"],
+            response_steps="Pause the affected campaigns\nRe-load the segment file and compare counts\n"
+                           "Tell Northwind's vendor manager within 2 hours\nSend the customer message",
+            buyer_owner=vm, provider_owner=am,
+        )
+        services.exercise_record(actor=am, plan=plan, held_on=timezone.localdate() - dt.timedelta(days=60),
+                                 result="passed", notes="Table-top run of the integration failure.")
+
+    if not ResiliencePlan.objects.filter(engagement=collections).exists():
+        collections_plan = services.plan_create(
+            actor=vm, engagement=collections, service="Early-stage collections calls",
+            max_disruption_hours=24, max_customers_affected=200,
+        )
+        services.exercise_record(
+            actor=vm, plan=collections_plan, held_on=timezone.localdate() - dt.timedelta(days=500),
+            result="partial", notes="Recova's backup dialler took four hours to start.",
+        )
+
+    if not Incident.objects.filter(engagement=outbound, title=PAST_TITLE).exists():
+        _past_incident(outbound, vm, owner, am, ops)
+
+    if not Incident.objects.filter(engagement=outbound, check_name=SEGMENT_CHECK).exists():
+        services.incident_record_failure(
+            engagement=outbound, check_name=SEGMENT_CHECK, feed_name=FEED, severity="error",
+            affected_customers=[f"NW-{100000 + i}" for i in range(1240)], failing_rows=1552,
+            summary=("The day's contact log holds 1,240 contacts outside the targeted segments, "
+                     "3,100 targeted customers were never contacted, and 212 contacts were logged "
+                     "for another client's campaign."),
+        )
+
+
+def _past_incident(engagement, vm, owner, am, ops) -> None:
+    incident = services.incident_open(
+        actor=vm, engagement=engagement, title=PAST_TITLE,
+        description="Customers received campaign SMS messages after 21:00.",
+        affected_customers=[f"NW-{200000 + i}" for i in range(86)],
+    )
+
+    def version() -> int:
+        return Incident.objects.get(pk=incident.pk).version
+
+    services.incident_acknowledge(
+        actor=am, incident=incident, expected_version=version(), caused_by="provider",
+        statement="Dialwell owns this failure and apologises to Northwind and its customers.")
+    services.incident_advance(actor=ops, incident=incident, to="investigating", expected_version=version())
+    services.cause_add(
+        actor=ops, incident=incident, kind="root", category="process",
+        mechanism="The SMS scheduler used the server's UTC clock, so 20:00 local time was sent as 21:00 "
+                  "after the clocks changed")
+    services.cause_add(
+        actor=ops, incident=incident, kind="contributing", category="process",
+        mechanism="No check compared send times with the permitted contact hours before release")
+    option = services.option_add(
+        actor=am, incident=incident, title="Schedule in local time and block sends after 20:30",
+        cost="3 developer days", time="1 week", risk="Low", tradeoffs="Fewer evening sends")
+    services.option_add(
+        actor=am, incident=incident, title="Stop evening SMS entirely", cost="None", time="Immediate",
+        risk="Lower response rates", tradeoffs="Simple, but loses the best contact window")
+    services.option_comment(actor=vm, option=option, text="We prefer this: it keeps the evening window.")
+    services.incident_decide(actor=vm, incident=incident, option=option, expected_version=version())
+    services.control_add(
+        actor=ops, incident=incident, description="Alert when any send is scheduled after 20:30 local time",
+        owner=ops, due_on=timezone.localdate() - dt.timedelta(days=30))
+    services.incident_advance(actor=ops, incident=incident, to="remediating", expected_version=version())
+    services.incident_advance(actor=ops, incident=incident, to="in_review", expected_version=version())
+    services.incident_sign_off(actor=owner, incident=incident, expected_version=version())
+    services.incident_close(actor=am, incident=incident, expected_version=version(),
+                            lessons="Every schedule is checked in the customer's local time.")

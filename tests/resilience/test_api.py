@@ -1,0 +1,117 @@
+"""The resilience API through a real client with real tokens: the story, and refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sourcewise.resilience.models import Incident
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api(client, world):
+    from sourcewise.accounts.services import api_token_create
+
+    def call(user, org, method, path, body=None):
+        _token, secret = api_token_create(actor=user, organization=org, name="t")
+        return client.generic(method, f"/api/v1{path}", json.dumps(body) if body is not None else "",
+                              content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+    return call
+
+
+def test_incident_story_through_the_api(world, api, plan):
+    b, p = (world.buyer, world.buyer.organization), (world.provider, world.provider.organization)
+    r = api(b[0].member, b[1], "POST", "/incidents", {
+        "engagement_id": world.engagement.pk, "title": "Calls outside the targeted segments",
+        "affected_customers": ["C-1", "C-2"]})
+    assert r.status_code == 201, r.content
+    inc = r.json()
+    assert inc["source"] == "api" and inc["status"] == "reported" and inc["plan_id"] == plan.pk
+    iid = inc["id"]
+    r = api(p[0].manager, p[1], "POST", f"/incidents/{iid}/acknowledge", {
+        "version": inc["version"], "statement": "We own this and we are sorry for the calls.",
+        "caused_by": "provider"})
+    assert r.status_code == 200 and r.json()["owned_toward_customers_by"] == "buyer"
+    assert "Northwind Bank is sorry" in r.json()["customer_message"]
+    version = r.json()["version"]
+    r = api(p[0].member, p[1], "POST", f"/incidents/{iid}/advance", {"version": version, "to": "investigating"})
+    assert r.status_code == 200
+    version = r.json()["version"]
+    r = api(p[0].member, p[1], "POST", f"/incidents/{iid}/causes",
+            {"kind": "root", "category": "technology", "mechanism": "computer error"})
+    assert r.status_code == 422
+    assert "names no mechanism" in r.json()["detail"][0]["msg"]
+    assert r.json()["detail"][0]["loc"] == ["body", "mechanism"]
+    r = api(p[0].member, p[1], "POST", f"/incidents/{iid}/causes", {
+        "kind": "root", "category": "integration",
+        "mechanism": "The segment export kept last month's file because its date filter used UTC"})
+    assert r.status_code == 201
+    r = api(p[0].manager, p[1], "POST", f"/incidents/{iid}/options", {
+        "title": "Fix the filter", "cost": "1 day", "time": "2 days", "risk": "low", "tradeoffs": "none"})
+    option_id = r.json()["options"][0]["id"]
+    r = api(b[0].member, b[1], "POST", f"/incident-options/{option_id}/comments", {"text": "Fine by us"})
+    assert r.status_code == 201 and r.json()["options"][0]["comments"][0]["side"] == "buyer"
+    r = api(p[0].owner, p[1], "POST", f"/incidents/{iid}/decide", {"version": version, "option_id": option_id})
+    assert r.status_code == 403
+    r = api(b[0].manager, b[1], "POST", f"/incidents/{iid}/decide", {"version": version, "option_id": option_id})
+    assert r.status_code == 200 and r.json()["status"] == "solution_agreed"
+    version = r.json()["version"]
+    r = api(p[0].member, p[1], "POST", f"/incidents/{iid}/controls", {
+        "description": "Check targeting", "owner": "manager@dialwell.test", "due_on": "2030-01-01",
+        "kind": "new_check", "feed_name": "contacts",
+        "check": {"dataset": "contacts", "not_null": ["segment_id"]}})
+    assert r.status_code == 201 and r.json()["controls"][0]["check"]["not_null"] == ["segment_id"]
+    for to in ("remediating", "in_review"):
+        r = api(p[0].member, p[1], "POST", f"/incidents/{iid}/advance", {"version": version, "to": to})
+        version = r.json()["version"]
+    r = api(p[0].manager, p[1], "POST", f"/incidents/{iid}/sign-off", {"version": version})
+    assert r.status_code == 403 and "Only a manager of Northwind" in r.json()["detail"]
+    r = api(b[0].manager, b[1], "POST", f"/incidents/{iid}/sign-off", {"version": version})
+    version = r.json()["version"]
+    r = api(p[0].manager, p[1], "POST", f"/incidents/{iid}/close", {"version": version, "lessons": "Check first"})
+    assert r.status_code == 200 and r.json()["status"] == "closed"
+    r = api(b[0].viewer, b[1], "GET", f"/incidents/{iid}/postmortem")
+    assert r.status_code == 200 and r["Content-Type"].startswith("text/markdown")
+    assert b"## Lessons" in r.content
+
+
+def test_stale_version_answers_409_and_changes_nothing(world, api, incident):
+    org = world.buyer.organization
+    r = api(world.buyer.member, org, "PATCH", f"/incidents/{incident.pk}", {"version": 1, "title": "New title"})
+    assert r.status_code == 200 and r.json()["version"] == 2
+    r = api(world.buyer.manager, org, "PATCH", f"/incidents/{incident.pk}", {"version": 1, "title": "Other"})
+    assert r.status_code == 409 and "version 2" in r.json()["detail"]
+    assert Incident.objects.get().title == "New title"
+
+
+def test_illegal_transition_answers_422_with_the_reason(world, api, incident):
+    r = api(world.provider.member, world.provider.organization, "POST", f"/incidents/{incident.pk}/advance",
+            {"version": incident.version, "to": "in_review"})
+    assert r.status_code == 422 and "cannot move to in review" in r.json()["detail"][0]["msg"]
+
+
+def test_outsider_gets_404_and_viewer_403(world, api, incident, plan):
+    r = api(world.outsider.owner, world.outsider.organization, "GET", f"/incidents/{incident.pk}")
+    assert r.status_code == 404
+    r = api(world.outsider.owner, world.outsider.organization, "GET", "/incidents")
+    assert r.json()["count"] == 0
+    r = api(world.buyer.viewer, world.buyer.organization, "PATCH", f"/resilience/plans/{plan.pk}",
+            {"version": plan.version, "service": "X"})
+    assert r.status_code == 403
+
+
+def test_plan_api_flags_a_plan_never_exercised(world, api):
+    r = api(world.buyer.manager, world.buyer.organization, "POST", "/resilience/plans", {
+        "engagement_id": world.engagement.pk, "service": "Collections", "max_disruption_hours": 4,
+        "max_customers_affected": 20})
+    assert r.status_code == 201 and r.json()["exercise_overdue"] is True
+    pid = r.json()["id"]
+    r = api(world.provider.member, world.provider.organization, "POST", f"/resilience/plans/{pid}/scenarios", {
+        "title": "Dialler outage", "detected_by_feeds": ["calls"], "detected_by_checks": ["row_count"],
+        "response_steps": "Switch site", "buyer_owner": "manager@northwind.test",
+        "provider_owner": "nobody@nowhere.test"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "provider_owner"]

@@ -1,0 +1,107 @@
+"""The resilience pages through a real client: the walk, the refusals and the exports."""
+
+from __future__ import annotations
+
+import pytest
+
+from sourcewise.resilience.models import Incident
+
+from .conftest import walk
+
+pytestmark = pytest.mark.django_db
+
+
+def test_landing_lists_incidents_and_flags_plans_never_exercised(world, login, plan, incident):
+    client = login(world.provider.member)
+    page = client.get("/incidents/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert incident.title in text and "Not exercised in 12 months" in text
+    csv = client.get("/incidents/?format=csv")
+    assert b"Calls to contacts outside the targeted segments" in b"".join(csv.streaming_content)
+
+
+def test_report_an_incident_by_hand(world, login, plan):
+    client = login(world.buyer.member)
+    response = client.post("/incidents/new/", {"engagement": world.engagement.pk, "title": "Wrong script read",
+                                               "affected_customers": "C-1, C-2"})
+    incident = Incident.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/incidents/{incident.pk}/"
+    assert incident.affected_customers == ["C-1", "C-2"] and incident.source == "manual"
+    page = client.get(response["Location"]).content.decode()
+    assert "Wrong script read" in page and "Acknowledge" in page
+
+
+def test_computer_error_is_refused_on_the_page_with_the_reason(world, login, incident):
+    walk(world, incident, "investigating")
+    client = login(world.provider.member)
+    response = client.post(f"/incidents/{incident.pk}/causes/", {"kind": "root", "category": "technology",
+                                                                 "mechanism": "Computer error"}, follow=True)
+    assert "names no mechanism" in response.content.decode()
+    assert not incident.causes.exists()
+
+
+def test_provider_cannot_sign_off_for_the_buyer_on_the_page(world, login, incident):
+    walk(world, incident, "in_review")
+    client = login(world.provider.owner)
+    page = client.get(f"/incidents/{incident.pk}/").content.decode()
+    assert "Sign off for" not in page
+    response = client.post(f"/incidents/{incident.pk}/sign-off/", {"version": incident.version})
+    assert response.status_code == 403
+    incident.refresh_from_db()
+    assert incident.signed_off_at is None
+
+
+def test_stale_edit_is_refused_and_the_newer_version_shown(world, login, incident):
+    other = login(world.buyer.member)
+    other.post(f"/incidents/{incident.pk}/edit/", {"title": "Their title", "description": "Theirs",
+                                                    "version": 1})
+    mine = login(world.provider.member)
+    response = mine.post(f"/incidents/{incident.pk}/edit/", {"title": "My title", "description": "Mine",
+                                                             "version": 1})
+    assert response.status_code == 409
+    text = response.content.decode()
+    assert "Someone else saved this incident" in text and "Their title" in text and "My title" in text
+    incident.refresh_from_db()
+    assert incident.title == "Their title"
+
+
+def test_illegal_move_on_the_page_says_why(world, login, incident):
+    client = login(world.provider.member)
+    response = client.post(f"/incidents/{incident.pk}/advance/", {"to": "in_review",
+                                                                  "version": incident.version}, follow=True)
+    assert "cannot move to in review" in response.content.decode()
+
+
+def test_postmortem_downloads_as_markdown_and_pdf(world, login, incident):
+    walk(world, incident, "closed")
+    client = login(world.buyer.viewer)
+    md = client.get(f"/incidents/{incident.pk}/postmortem.md")
+    assert md.status_code == 200 and b"# Postmortem" in md.content
+    assert "attachment" in md["Content-Disposition"]
+    pdf = client.get(f"/incidents/{incident.pk}/postmortem.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+
+def test_open_incident_has_no_postmortem_yet(world, login, incident):
+    assert login(world.buyer.member).get(f"/incidents/{incident.pk}/postmortem.md").status_code == 404
+
+
+def test_engagement_card_shows_open_incidents_and_plans(world, login, plan, incident):
+    page = login(world.buyer.member).get(f"/engagements/{world.engagement.pk}/").content.decode()
+    assert incident.title in page and "Not exercised in 12 months" in page
+
+
+def test_plan_page_adds_a_scenario_and_an_exercise(world, login, plan):
+    client = login(world.provider.manager)
+    response = client.post(f"/resilience/plans/{plan.pk}/scenarios/", {
+        "title": "Dialler outage", "detected_by_feeds": "calls", "detected_by_checks": "calls_row_count",
+        "response_steps": "Switch to the backup site", "buyer_owner": world.buyer.manager.pk,
+        "provider_owner": world.provider.manager.pk})
+    assert response.status_code == 302
+    client.post(f"/resilience/plans/{plan.pk}/exercises/", {"held_on": "2026-01-05", "result": "partial",
+                                                            "gap": "Backup site needs a second line",
+                                                            "gap_owner": world.provider.manager.pk,
+                                                            "gap_due_on": "2026-02-01"})
+    page = client.get(f"/resilience/plans/{plan.pk}/").content.decode()
+    assert "Dialler outage" in page and "Backup site needs a second line" in page
