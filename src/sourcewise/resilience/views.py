@@ -112,10 +112,11 @@ def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "incident": incident, "engagement": engagement, **facts,
         "next_moves": [(to, Incident.Status(to).label) for to, _label in next_moves],
         "close_blockers": services.close_problems(incident) if incident.is_open else [],
-        "acknowledge_form": forms.AcknowledgeForm(initial={"version": incident.version}),
-        "cause_form": forms.CauseForm(),
-        "option_form": forms.OptionForm(),
-        "control_form": forms.ControlForm(engagement=engagement),
+        # Several forms share field names on this page: each gets its own ids.
+        "acknowledge_form": forms.AcknowledgeForm(initial={"version": incident.version}, auto_id="ack_%s"),
+        "cause_form": forms.CauseForm(auto_id="cause_%s"),
+        "option_form": forms.OptionForm(auto_id="option_%s"),
+        "control_form": forms.ControlForm(engagement=engagement, auto_id="control_%s"),
         "options": list(incident.options.all()),
         "controls": list(incident.controls.all()),
     }
@@ -404,8 +405,8 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
     facts = _role_facts(request, plan.engagement)
     return render(request, "resilience/plan_detail.html", {
         "plan": plan, "engagement": plan.engagement, **facts,
-        "scenario_form": forms.ScenarioForm(engagement=plan.engagement),
-        "exercise_form": forms.ExerciseForm(engagement=plan.engagement),
+        "scenario_form": forms.ScenarioForm(engagement=plan.engagement, auto_id="scenario_%s"),
+        "exercise_form": forms.ExerciseForm(engagement=plan.engagement, auto_id="exercise_%s"),
         "incidents": plan.incidents.order_by("-reported_at")[:20],
     })
 
