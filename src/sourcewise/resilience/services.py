@@ -82,7 +82,7 @@ def _stale(incident_or_plan, expected_version: int | None, what: str) -> None:
 
 
 def _locked(incident: Incident) -> Incident:
-    return Incident.objects.select_for_update().select_related("plan", "engagement").get(pk=incident.pk)
+    return Incident.objects.select_for_update(of=("self",)).select_related("plan", "engagement").get(pk=incident.pk)
 
 
 def _note(incident: Incident, actor: Any, kind: str, text: str, at: dt.datetime | None = None) -> None:
