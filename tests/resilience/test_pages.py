@@ -105,3 +105,21 @@ def test_plan_page_adds_a_scenario_and_an_exercise(world, login, plan):
                                                             "gap_due_on": "2026-02-01"})
     page = client.get(f"/resilience/plans/{plan.pk}/").content.decode()
     assert "Dialler outage" in page and "Backup site needs a second line" in page
+
+
+def test_exercise_gap_is_marked_done_from_the_plan_page(world, login, plan):
+    import datetime as dt
+
+    from sourcewise.resilience import services
+    from sourcewise.resilience.models import PreventiveControl
+
+    services.exercise_record(actor=world.buyer.manager, plan=plan, held_on=dt.date(2026, 1, 5), result="partial",
+                             gaps=[{"description": "Second dialler line", "owner": world.provider.member,
+                                    "due_on": dt.date(2026, 2, 1)}])
+    gap = PreventiveControl.objects.get()
+    client = login(world.provider.member)
+    assert "overdue" in client.get(f"/resilience/plans/{plan.pk}/").content.decode()
+    response = client.post(f"/incidents/controls/{gap.pk}/complete/")
+    assert response["Location"] == f"/resilience/plans/{plan.pk}/"
+    gap.refresh_from_db()
+    assert gap.done_at is not None

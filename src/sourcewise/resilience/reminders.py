@@ -44,17 +44,21 @@ def due_reminders(now=None) -> list[Reminder]:
     now = now or timezone.now()
     reminders: list[Reminder] = []
     incidents = Incident.objects.filter(status=Incident.Status.REPORTED).select_related(
-        "engagement__buyer", "engagement__provider", "plan")
+        "engagement__buyer", "engagement__provider", "plan", "scenario__buyer_owner",
+        "scenario__provider_owner")
     for incident in incidents:
         hours = incident.plan.acknowledge_within_hours if incident.plan else 1
         if (now - incident.reported_at).total_seconds() < hours * 3600:
             continue
         # The provider runs the service and acknowledges first; the buyer owns it toward customers.
         orgs = [incident.engagement.provider, incident.engagement.buyer]
-        recipients = list(
+        recipients = set(
             Membership.objects.filter(organization__in=orgs, role__in=[Role.OWNER, Role.MANAGER])
-            .values_list("user__email", flat=True).order_by("user__email")
+            .values_list("user__email", flat=True)
         )
+        if incident.scenario is not None:  # the scenario's named responders on both sides
+            recipients |= {incident.scenario.buyer_owner.email, incident.scenario.provider_owner.email}
+        recipients = sorted(recipients)
         reminders.append(Reminder(
             key=f"incident-unacknowledged:{incident.pk}", engagement=incident.engagement,
             subject=f"Not acknowledged: {incident.title}",

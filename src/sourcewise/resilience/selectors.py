@@ -51,7 +51,7 @@ def incident_get(*, user: Any, organization: Any = None, pk: Any) -> Incident:
 
 
 def control_get(*, user: Any, organization: Any = None, pk: Any) -> PreventiveControl:
-    return get_visible(PreventiveControl.objects.select_related("engagement", "incident"),
+    return get_visible(PreventiveControl.objects.select_related("engagement", "incident", "exercise__plan"),
                        user=user, organization=organization, pk=pk)
 
 

@@ -850,16 +850,21 @@ CheckApplier = Callable[..., Any]
 
 def _default_applier(*, actor: User, organization: Organization, engagement: Engagement,
                      feed_name: str, check: dict[str, Any]) -> str:
-    """Add the check to the feed's suite through monitoring's service (wired at merge)."""
-    try:
-        from sourcewise.monitoring import services as monitoring  # type: ignore[attr-defined]
+    """Add the check to the feed's suite through monitoring's service (wired at merge).
 
-        feed = monitoring.feed_by_name(engagement=engagement, name=feed_name)  # type: ignore[attr-defined]
-        monitoring.suite_add_check(actor=actor, organization=organization, feed=feed, check=check)  # type: ignore[attr-defined]
-    except (ImportError, AttributeError):
-        raise ValidationError(
-            "Feeds are not available here yet, so the check cannot be added to a suite."
-        ) from None
+    Monitoring is built in parallel: until its `suite_add_check` and a way to find a
+    feed by name exist, the action is refused with that reason and nothing changes.
+    """
+    try:
+        from sourcewise.monitoring import services as monitoring
+    except ImportError:
+        monitoring = None
+    add = getattr(monitoring, "suite_add_check", None)
+    find_feed = getattr(monitoring, "feed_by_name", None)
+    if add is None or find_feed is None:
+        raise ValidationError("Feeds are not available here yet, so the check cannot be added to a suite.")
+    feed = find_feed(engagement=engagement, name=feed_name)
+    add(actor=actor, organization=organization, feed=feed, check=check)
     return f"Added to the suite of {feed_name}."
 
 

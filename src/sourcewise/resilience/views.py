@@ -275,7 +275,12 @@ def control_apply(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def control_complete(request: HttpRequest, pk: int) -> HttpResponse:
     control = selectors.control_get(**_scope(request), pk=pk)
-    back = control.incident.get_absolute_url() if control.incident else "incidents"
+    if control.incident:
+        back = control.incident.get_absolute_url()
+    elif control.exercise:
+        back = control.exercise.plan.get_absolute_url()
+    else:
+        back = "incidents"
     return _act(request, back, lambda: services.control_complete(
         actor=request.user, organization=request.organization, control=control), "Control marked in place.")
 
