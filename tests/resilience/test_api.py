@@ -115,3 +115,44 @@ def test_plan_api_flags_a_plan_never_exercised(world, api):
         "response_steps": "Switch site", "buyer_owner": "manager@northwind.test",
         "provider_owner": "nobody@nowhere.test"})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "provider_owner"]
+
+
+def test_exercise_gaps_controls_and_the_check_seam_through_the_api(world, api, plan, incident, monkeypatch):
+    from sourcewise.resilience import services
+
+    org = world.provider.organization
+    r = api(world.provider.manager, org, "POST", f"/resilience/plans/{plan.pk}/exercises", {
+        "held_on": "2026-03-01", "result": "partial",
+        "gaps": [{"description": "Nobody had the executives' numbers", "owner": "member@northwind.test",
+                  "due_on": "2026-04-01"}]})
+    assert r.status_code == 201 and r.json()["last_exercised_on"] == "2026-03-01"
+    r = api(world.provider.member, org, "POST", f"/incidents/{incident.pk}/controls", {
+        "description": "Segment check", "owner": "manager@dialwell.test", "due_on": "2030-01-01",
+        "kind": "new_check", "feed_name": "contacts", "check": {"dataset": "contacts", "nonsense": 1}})
+    assert r.status_code == 422 and "unknown key 'nonsense'" in r.json()["detail"][0]["msg"]
+    r = api(world.provider.member, org, "POST", f"/incidents/{incident.pk}/controls", {
+        "description": "Segment check", "owner": "manager@dialwell.test", "due_on": "2030-01-01",
+        "kind": "new_check", "feed_name": "contacts", "check": {"dataset": "contacts", "not_null": ["segment"]}})
+    control_id = r.json()["controls"][0]["id"]
+    monkeypatch.setattr(services, "check_applier", lambda **kw: f"Added to {kw['feed_name']}.")
+    r = api(world.buyer.viewer, world.buyer.organization, "POST", f"/preventive-controls/{control_id}/apply-check")
+    assert r.status_code == 403
+    r = api(world.buyer.member, world.buyer.organization, "POST", f"/preventive-controls/{control_id}/apply-check")
+    assert r.status_code == 200 and r.json()["applied_note"] == "Added to contacts."
+
+
+def test_reopen_through_the_api_needs_a_reason_and_the_current_version(world, api, incident):
+    from .conftest import walk
+
+    closed = walk(world, incident, "closed")
+    org = world.buyer.organization
+    r = api(world.buyer.member, org, "POST", f"/incidents/{closed.pk}/reopen",
+            {"version": closed.version - 1, "reason": "It came back"})
+    assert r.status_code == 409
+    r = api(world.buyer.member, org, "POST", f"/incidents/{closed.pk}/reopen", {"version": closed.version, "reason": " "})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "reason"]
+    r = api(world.buyer.member, org, "POST", f"/incidents/{closed.pk}/reopen",
+            {"version": closed.version, "reason": "It came back"})
+    assert r.status_code == 200 and r.json()["status"] == "investigating"
+    r = api(world.buyer.member, org, "GET", "/incidents?open=true")
+    assert [i["id"] for i in r.json()["items"]] == [closed.pk]
