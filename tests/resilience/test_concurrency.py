@@ -47,3 +47,32 @@ def test_simultaneous_edits_from_the_same_version_never_both_win(world):
     incident.refresh_from_db()
     assert incident.description == saved and incident.version == 2
     assert Incident.objects.get().timeline.filter(kind="edit").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_of_one_failing_check_at_once_open_one_incident(world):
+    barrier = threading.Barrier(2)
+    errors: list[Exception] = []
+
+    def report(customers: list[str]) -> None:
+        from django.db import connections
+
+        try:
+            barrier.wait()
+            services.incident_record_failure(
+                engagement=world.engagement, check_name="contact_in_target_segment", feed_name="contacts",
+                severity="error", affected_customers=customers, failing_rows=len(customers), summary="failed")
+        except Exception as exc:  # the test reports any error either run hits
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=report, args=(["C-1", "C-2"],)),
+               threading.Thread(target=report, args=(["C-2", "C-3"],))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    incident = Incident.objects.get()
+    assert sorted(incident.affected_customers) == ["C-1", "C-2", "C-3"] and incident.failing_rows == 4

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from sourcewise.accounts.models import Organization, User
@@ -441,38 +441,36 @@ def incident_record_failure(
         return None
     customers = _clean_customers(affected_customers)
     at = occurred_at or timezone.now()
-    incident = (
-        Incident.objects.select_for_update()
-        .filter(engagement=engagement, check_name=check_name).exclude(status=S.CLOSED).first()
-    )
+
+    def open_incident() -> Incident | None:
+        return (
+            Incident.objects.select_for_update()
+            .filter(engagement=engagement, check_name=check_name).exclude(status=S.CLOSED).first()
+        )
+
+    incident = open_incident()
     if incident is not None:
-        before = audit.snapshot(incident, ["affected_customers", "failing_rows", "severity"])
-        new = [c for c in customers if c not in set(incident.affected_customers)]
-        incident.affected_customers = [*incident.affected_customers, *new]
-        incident.failing_rows += failing_rows
-        plan = incident.plan
-        severity_now = rules.severity_for(len(incident.affected_customers),
-                                          plan.max_customers_affected if plan else None)
-        if rules.SEVERITY_RANK[severity_now] > rules.SEVERITY_RANK[incident.severity]:
-            incident.severity = severity_now
-        _bump(incident, "affected_customers", "failing_rows", "severity")
-        _note(incident, None, "failure", f"{check_name} on {feed_name} failed again: {summary} "
-              f"({failing_rows} failing rows, {len(new)} more customers affected).", at=at)
-        audit.record(actor=None, action="resilience.incident_failure_added", obj=incident,
-                     organization=engagement.buyer,
-                     changes=audit.diff(before, audit.snapshot(
-                         incident, ["affected_customers", "failing_rows", "severity"])))
-        return incident
+        return _add_failure(incident, check_name=check_name, feed_name=feed_name, customers=customers,
+                            failing_rows=failing_rows, summary=summary, at=at)
     plan, scenario = _plan_for(engagement, None, check_name)
     now = timezone.now()
-    incident = Incident.objects.create(
-        engagement=engagement, plan=plan, scenario=scenario,
-        title=f"{check_name} failed on {feed_name}"[:200], description=summary,
-        source=Incident.Source.FINDING, check_name=check_name, feed_name=feed_name,
-        source_url=source_url or "", affected_customers=customers, failing_rows=failing_rows,
-        severity=rules.severity_for(len(customers), plan.max_customers_affected if plan else None),
-        occurred_at=min(at, now), reported_at=now,
-    )
+    try:
+        with transaction.atomic():
+            incident = Incident.objects.create(
+                engagement=engagement, plan=plan, scenario=scenario,
+                title=f"{check_name} failed on {feed_name}"[:200], description=summary,
+                source=Incident.Source.FINDING, check_name=check_name, feed_name=feed_name,
+                source_url=source_url or "", affected_customers=customers, failing_rows=failing_rows,
+                severity=rules.severity_for(len(customers), plan.max_customers_affected if plan else None),
+                occurred_at=min(at, now), reported_at=now,
+            )
+    except IntegrityError:
+        # Another run of the same check opened it a moment ago: add to that one instead.
+        incident = open_incident()
+        if incident is None:
+            raise
+        return _add_failure(incident, check_name=check_name, feed_name=feed_name,
+                            customers=customers, failing_rows=failing_rows, summary=summary, at=at)
     _note(incident, None, "opened", f"Opened by the failed check {check_name} on {feed_name}: "
           f"{summary} ({failing_rows} failing rows, {len(customers)} customers affected; "
           f"severity {incident.get_severity_display().lower()}).")
@@ -482,6 +480,30 @@ def incident_record_failure(
                  changes=audit.created(audit.snapshot(incident, [
                      "title", "description", "status", "severity", "source", "check_name",
                      "feed_name", "plan", "scenario", "affected_customers", "failing_rows"])))
+    return incident
+
+
+def _add_failure(incident: Incident, *, check_name: str, feed_name: str, customers: list[str],
+                 failing_rows: int, summary: str, at: dt.datetime) -> Incident:
+    """Another failure of the check behind an open incident: customers merged, severity may rise."""
+    engagement = incident.engagement
+    before = audit.snapshot(incident, ["affected_customers", "failing_rows", "severity"])
+    known = set(incident.affected_customers)
+    new = [c for c in customers if c not in known]
+    incident.affected_customers = [*incident.affected_customers, *new]
+    incident.failing_rows += failing_rows
+    plan = incident.plan
+    severity_now = rules.severity_for(len(incident.affected_customers),
+                                      plan.max_customers_affected if plan else None)
+    if rules.SEVERITY_RANK[severity_now] > rules.SEVERITY_RANK[incident.severity]:
+        incident.severity = severity_now
+    _bump(incident, "affected_customers", "failing_rows", "severity")
+    _note(incident, None, "failure", f"{check_name} on {feed_name} failed again: {summary} "
+          f"({failing_rows} failing rows, {len(new)} more customers affected).", at=at)
+    audit.record(actor=None, action="resilience.incident_failure_added", obj=incident,
+                 organization=engagement.buyer,
+                 changes=audit.diff(before, audit.snapshot(
+                     incident, ["affected_customers", "failing_rows", "severity"])))
     return incident
 
 
