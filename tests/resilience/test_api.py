@@ -156,3 +156,16 @@ def test_reopen_through_the_api_needs_a_reason_and_the_current_version(world, ap
     assert r.status_code == 200 and r.json()["status"] == "investigating"
     r = api(world.buyer.member, org, "GET", "/incidents?open=true")
     assert [i["id"] for i in r.json()["items"]] == [closed.pk]
+
+
+def test_webhook_is_set_by_a_manager_and_its_secret_never_shown(world, api):
+    org = world.buyer.organization
+    body = {"url": "https://hooks.northwind.test/in", "secret": "sixteen characters or more"}
+    assert api(world.buyer.member, org, "PUT", "/resilience/webhook", body).status_code == 403
+    assert api(world.buyer.manager, org, "GET", "/resilience/webhook").status_code == 404
+    r = api(world.buyer.manager, org, "PUT", "/resilience/webhook", body)
+    assert r.status_code == 200 and r.json()["url"] == body["url"]
+    r = api(world.buyer.manager, org, "GET", "/resilience/webhook")
+    assert r.status_code == 200 and body["secret"] not in r.content.decode()
+    r = api(world.provider.manager, world.provider.organization, "GET", "/resilience/webhook")
+    assert r.status_code == 404  # another organisation's webhook is not theirs

@@ -123,3 +123,14 @@ def test_exercise_gap_is_marked_done_from_the_plan_page(world, login, plan):
     assert response["Location"] == f"/resilience/plans/{plan.pk}/"
     gap.refresh_from_db()
     assert gap.done_at is not None
+
+
+def test_an_incident_not_acknowledged_in_time_is_flagged(world, login, incident):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    client = login(world.buyer.member)
+    assert "Acknowledgement overdue" not in client.get("/incidents/").content.decode()
+    Incident.objects.filter(pk=incident.pk).update(reported_at=timezone.now() - dt.timedelta(hours=3))
+    assert "Acknowledgement overdue" in client.get("/incidents/").content.decode()

@@ -643,3 +643,51 @@ def incident_postmortem(request: HttpRequest, incident_id: int):
     if not incident.postmortem:
         return Status(404, {"detail": "The postmortem is written when the incident closes."})
     return HttpResponse(incident.postmortem, content_type="text/markdown; charset=utf-8")
+
+
+# The organisation's reminder webhook.
+
+
+class WebhookOut(Schema):
+    url: str
+    active: bool
+    signature: str = Field(
+        "X-Sourcewise-Signature: sha256=<hex HMAC-SHA256 of the body with your secret>",
+        description="How each call is signed (the secret itself is never shown).")
+
+
+class WebhookIn(InputSchema):
+    url: str = Field(description="https:// address that receives reminders as JSON.")
+    secret: str = Field(description="At least 16 characters; signs every call.")
+    active: bool = True
+
+
+def _webhook_of(request: HttpRequest):
+    from sourcewise.core.permissions import require_role
+    from sourcewise.core.tenancy import Role
+    from sourcewise.resilience.models import Webhook
+
+    require_role(request.user, request.organization, Role.MANAGER)
+    return Webhook.objects.visible_to(request.user, request.organization).filter(
+        organization=request.organization).first()
+
+
+@router.get("/resilience/webhook", response={200: WebhookOut, **WRITE_ERRORS},
+            summary="Your organisation's reminder webhook")
+def get_webhook(request: HttpRequest):
+    """Needs the manager role; 404 when none is set."""
+    from django.http import Http404
+
+    webhook = _webhook_of(request)
+    if webhook is None:
+        raise Http404("No reminder webhook is set.")
+    return webhook
+
+
+@router.put("/resilience/webhook", response={200: WebhookOut, **WRITE_ERRORS},
+            summary="Set your organisation's reminder webhook")
+def put_webhook(request: HttpRequest, payload: WebhookIn):
+    """Reminders (unacknowledged incidents, overdue controls) are POSTed here, signed. Managers only."""
+    _webhook_of(request)
+    return services.webhook_configure(actor=request.user, organization=request.organization,
+                                      url=payload.url, secret=payload.secret, active=payload.active)

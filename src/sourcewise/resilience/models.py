@@ -245,6 +245,13 @@ class Incident(TenantModel):
     def is_open(self) -> bool:
         return self.status != self.Status.CLOSED
 
+    def acknowledgement_overdue(self) -> bool:
+        """Still not acknowledged after the plan's target (1 hour without a plan)."""
+        if self.status != self.Status.REPORTED:
+            return False
+        hours = self.plan.acknowledge_within_hours if self.plan else 1
+        return (timezone.now() - self.reported_at).total_seconds() > hours * 3600
+
     def root_cause(self):
         return next((c for c in self.causes.all() if c.kind == Cause.Kind.ROOT), None)
 
