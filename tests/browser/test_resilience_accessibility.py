@@ -45,7 +45,8 @@ def test_resilience_pages_are_accessible(page, world):
     page.wait_for_url("**/")
     found = {}
     for path in ["/incidents/", "/incidents/new/", f"/incidents/{reported.pk}/",
-                 f"/incidents/{investigating.pk}/", f"/incidents/{reported.pk}/edit/",
+                 f"/incidents/{investigating.pk}/", f"/incidents/{investigating.pk}/?tab=history",
+                 f"/incidents/{reported.pk}/edit/",
                  "/resilience/plans/new/", f"/resilience/plans/{plan.pk}/",
                  f"/resilience/plans/{plan.pk}/edit/", "/resilience/webhook/",
                  f"/engagements/{world.engagement.pk}/"]:

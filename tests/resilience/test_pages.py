@@ -134,3 +134,11 @@ def test_an_incident_not_acknowledged_in_time_is_flagged(world, login, incident)
     assert "Acknowledgement overdue" not in client.get("/incidents/").content.decode()
     Incident.objects.filter(pk=incident.pk).update(reported_at=timezone.now() - dt.timedelta(hours=3))
     assert "Acknowledgement overdue" in client.get("/incidents/").content.decode()
+
+
+def test_incident_history_tab_shows_its_audit_records_and_exports_them(world, login, incident):
+    client = login(world.provider.member)
+    page = client.get(f"/incidents/{incident.pk}/?tab=history").content.decode()
+    assert "resilience.incident_open" in page and "member@northwind.test" in page
+    csv = client.get(f"/incidents/{incident.pk}/?tab=history&format=csv")
+    assert b"resilience.incident_open" in b"".join(csv.streaming_content)

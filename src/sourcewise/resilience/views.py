@@ -9,7 +9,7 @@ import yaml
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
@@ -19,7 +19,7 @@ from sourcewise.core.htmx import add_form_errors, render_page
 from sourcewise.core.models import Engagement
 from sourcewise.core.permissions import can_write, membership_of, require_role
 from sourcewise.core.selectors import engagement_list
-from sourcewise.core.tables import Column, Table
+from sourcewise.core.tables import Column, Table, history_tab
 from sourcewise.core.tenancy import Role, role_at_least
 from sourcewise.resilience import forms, selectors, services
 from sourcewise.resilience.models import Incident
@@ -120,6 +120,13 @@ def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "options": list(incident.options.all()),
         "controls": list(incident.controls.all()),
     }
+    context["tab"] = request.GET.get("tab", "incident")
+    if context["tab"] == "history":
+        # The audit records about the incident itself (its timeline tells the whole story).
+        history = history_tab(request, incident, filename=f"incident-{incident.pk}")
+        if isinstance(history, HttpResponseBase):  # the CSV export
+            return history
+        context.update(history)
     return render(request, "resilience/incident_detail.html", context)
 
 
