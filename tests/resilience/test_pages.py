@@ -142,3 +142,15 @@ def test_incident_history_tab_shows_its_audit_records_and_exports_them(world, lo
     assert "resilience.incident_open" in page and "member@northwind.test" in page
     csv = client.get(f"/incidents/{incident.pk}/?tab=history&format=csv")
     assert b"resilience.incident_open" in b"".join(csv.streaming_content)
+
+
+def test_new_plan_page_refuses_a_bad_tolerance_and_creates_a_good_plan(world, login):
+    client = login(world.buyer.manager)
+    form = {"engagement": world.engagement.pk, "service": "Outbound calls", "max_disruption_hours": "0",
+            "max_customers_affected": "100", "acknowledge_within_hours": "1", "solution_within_hours": "24"}
+    response = client.post("/resilience/plans/new/", form)
+    assert response.status_code == 422 and "greater than or equal to 1" in response.content.decode()
+    response = client.post("/resilience/plans/new/", form | {"max_disruption_hours": "48"})
+    assert response.status_code == 302
+    page = client.get(response["Location"]).content.decode()
+    assert "Resilience plan: Outbound calls" in page and "Not exercised in the last 12 months" in page

@@ -35,6 +35,16 @@ class PlanForm(forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
 
+class PlanNewForm(PlanForm):
+    engagement = forms.ModelChoiceField(queryset=None)
+
+    field_order = ["engagement"]
+
+    def __init__(self, *args, engagements, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["engagement"].queryset = engagements
+
+
 class ScenarioForm(forms.Form):
     title = forms.CharField(max_length=200, label="Failure scenario",
                             help_text="For example: the targeting data integration fails.")

@@ -388,11 +388,8 @@ def plan_new(request: HttpRequest) -> HttpResponse:
     if request.organization is None:
         return redirect("home")
     require_role(request.user, request.organization, Role.MEMBER)
-    form = forms.PlanForm(request.POST or None)
-    form.fields["engagement"] = forms.forms.ModelChoiceField(queryset=_active_engagements(request))
-    form.order_fields(["engagement"])
-    if request.GET.get("engagement", "").isdigit():
-        form.initial["engagement"] = request.GET["engagement"]
+    initial = {"engagement": request.GET["engagement"]} if request.GET.get("engagement", "").isdigit() else {}
+    form = forms.PlanNewForm(request.POST or None, engagements=_active_engagements(request), initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         data.pop("version", None)
