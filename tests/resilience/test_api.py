@@ -169,3 +169,32 @@ def test_webhook_is_set_by_a_manager_and_its_secret_never_shown(world, api):
     assert r.status_code == 200 and body["secret"] not in r.content.decode()
     r = api(world.provider.manager, world.provider.organization, "GET", "/resilience/webhook")
     assert r.status_code == 404  # another organisation's webhook is not theirs
+
+
+def test_the_openapi_document_lists_the_resilience_routes(client):
+    paths = client.get("/api/v1/openapi.json").json()["paths"]
+    ours = {path: set(methods) for path, methods in paths.items()
+            if path.startswith(("/api/v1/incident", "/api/v1/resilience", "/api/v1/preventive-controls"))}
+    assert ours == {
+        "/api/v1/resilience/plans": {"get", "post"},
+        "/api/v1/resilience/plans/{plan_id}": {"get", "patch"},
+        "/api/v1/resilience/plans/{plan_id}/scenarios": {"post"},
+        "/api/v1/resilience/plans/{plan_id}/exercises": {"post"},
+        "/api/v1/resilience/webhook": {"get", "put"},
+        "/api/v1/incidents": {"get", "post"},
+        "/api/v1/incidents/{incident_id}": {"get", "patch"},
+        "/api/v1/incidents/{incident_id}/acknowledge": {"post"},
+        "/api/v1/incidents/{incident_id}/advance": {"post"},
+        "/api/v1/incidents/{incident_id}/causes": {"post"},
+        "/api/v1/incidents/{incident_id}/options": {"post"},
+        "/api/v1/incident-options/{option_id}/comments": {"post"},
+        "/api/v1/incidents/{incident_id}/decide": {"post"},
+        "/api/v1/incidents/{incident_id}/controls": {"post"},
+        "/api/v1/preventive-controls/{control_id}/apply-check": {"post"},
+        "/api/v1/preventive-controls/{control_id}/complete": {"post"},
+        "/api/v1/incidents/{incident_id}/sign-off": {"post"},
+        "/api/v1/incidents/{incident_id}/close": {"post"},
+        "/api/v1/incidents/{incident_id}/reopen": {"post"},
+        "/api/v1/incidents/{incident_id}/postmortem": {"get"},
+    }
+    assert "409" in paths["/api/v1/incidents/{incident_id}"]["patch"]["responses"]
