@@ -154,3 +154,14 @@ def test_new_plan_page_refuses_a_bad_tolerance_and_creates_a_good_plan(world, lo
     assert response.status_code == 302
     page = client.get(response["Location"]).content.decode()
     assert "Resilience plan: Outbound calls" in page and "Not exercised in the last 12 months" in page
+
+
+def test_open_only_filter_hides_closed_incidents(world, login, incident):
+    closed = walk(world, incident, "closed")
+    from sourcewise.resilience import services
+
+    services.incident_open(actor=world.buyer.member, engagement=world.engagement, title="Dialler outage in Leeds")
+    client = login(world.buyer.member)
+    page = client.get("/incidents/?open=1").content.decode()
+    assert "Dialler outage in Leeds" in page and closed.title not in page
+    assert closed.title in client.get("/incidents/").content.decode()

@@ -50,13 +50,17 @@ INCIDENT_TABLE = Table(
 def incident_index(request: HttpRequest) -> HttpResponse:
     """The Incidents section: every incident and plan of the engagements you are a party to."""
     queryset = selectors.incident_list(**_scope(request))
+    everything = queryset
+    open_only = request.GET.get("open") == "1"
+    if open_only:
+        queryset = queryset.exclude(status=Incident.Status.CLOSED)
     if request.GET.get("format") == "csv":
         return INCIDENT_TABLE.csv_response(INCIDENT_TABLE.filtered(request, queryset), "incidents")
     context = INCIDENT_TABLE.apply(request, queryset)
     plans = list(selectors.plan_list(**_scope(request)).prefetch_related("exercises").order_by("service"))
     context.update({
         "statuses": Incident.Status.choices, "severities": Incident.Severity.choices, "plans": plans,
-        "open_count": queryset.exclude(status="closed").count(),
+        "open_count": everything.exclude(status="closed").count(), "open_only": open_only,
         "can_write": can_write(request.user, request.organization),
     })
     return render_page(request, "resilience/incident_list.html", context, fragment="results")
