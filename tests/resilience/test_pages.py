@@ -165,3 +165,15 @@ def test_open_only_filter_hides_closed_incidents(world, login, incident):
     page = client.get("/incidents/?open=1").content.decode()
     assert "Dialler outage in Leeds" in page and closed.title not in page
     assert closed.title in client.get("/incidents/").content.decode()
+
+
+def test_a_hand_reported_incident_can_name_its_scenario_and_is_linked_to_past_ones(world, login, plan):
+    scenario = plan.scenarios.get()
+    client = login(world.provider.member)
+    form = {"engagement": world.engagement.pk, "title": "Segment file not loaded", "scenario": scenario.pk}
+    first = client.post("/incidents/new/", form)
+    second = client.post("/incidents/new/", form | {"title": "Dialler used an old list"})
+    assert first.status_code == second.status_code == 302
+    latest = Incident.objects.order_by("-pk").first()
+    assert latest.scenario == scenario and latest.resembles.get().reason == "same failure scenario"
+    assert "same failure scenario" in client.get(second["Location"]).content.decode()

@@ -80,10 +80,14 @@ class IncidentForm(forms.Form):
     description = forms.CharField(widget=_text_area(), required=False)
     affected_customers = forms.CharField(widget=_text_area(2), required=False,
                                          help_text="Customer ids, one per line or comma-separated.")
+    scenario = forms.ModelChoiceField(queryset=None, required=False, label="Failure scenario (if it is one)",
+                                      help_text="Links the incident to the plan and to past incidents of the scenario.")
 
-    def __init__(self, *args, engagements, **kwargs):
+    def __init__(self, *args, engagements, scenarios, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["engagement"].queryset = engagements
+        self.fields["scenario"].queryset = scenarios
+        self.fields["scenario"].label_from_instance = lambda s: f"{s.plan.engagement.name}: {s.title}"
 
 
 class IncidentEditForm(forms.Form):

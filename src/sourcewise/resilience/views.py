@@ -22,7 +22,7 @@ from sourcewise.core.selectors import engagement_list
 from sourcewise.core.tables import Column, Table, history_tab
 from sourcewise.core.tenancy import Role, role_at_least
 from sourcewise.resilience import forms, selectors, services
-from sourcewise.resilience.models import Incident
+from sourcewise.resilience.models import FailureScenario, Incident
 from sourcewise.resilience.postmortem import postmortem_pdf
 
 
@@ -76,13 +76,17 @@ def incident_new(request: HttpRequest) -> HttpResponse:
         return redirect("home")
     require_role(request.user, request.organization, Role.MEMBER)
     initial = {"engagement": request.GET.get("engagement")} if (request.GET.get("engagement") or "").isdigit() else {}
-    form = forms.IncidentForm(request.POST or None, engagements=_active_engagements(request), initial=initial)
+    scenarios = FailureScenario.objects.visible_to(request.user, request.organization).filter(
+        plan__engagement__in=_active_engagements(request)).select_related("plan__engagement")
+    form = forms.IncidentForm(request.POST or None, engagements=_active_engagements(request),
+                              scenarios=scenarios, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             incident = services.incident_open(
                 actor=request.user, organization=request.organization, engagement=data["engagement"],
-                title=data["title"], description=data["description"],
+                title=data["title"], description=data["description"], scenario=data["scenario"],
+                plan=data["scenario"].plan if data["scenario"] else None,
                 affected_customers=data["affected_customers"])
         except ValidationError as exc:
             add_form_errors(form, exc)
