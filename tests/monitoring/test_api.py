@@ -117,3 +117,59 @@ def test_monitoring_routes_are_in_the_openapi_document(client):
         assert route in paths
     upload = paths["/api/v1/monitoring/feeds/{feed_id}/deliveries"]["post"]
     assert "multipart/form-data" in upload["requestBody"]["content"]
+
+
+def test_a_large_file_is_uploaded_in_parts_and_resumed(client, world, feeds, bearer, helpers,
+                                                       django_capture_on_commit_callbacks):
+    provider = bearer(world.provider.member, world.provider.organization)
+    data = helpers.bad_day()
+    start = client.post(f"/api/v1/monitoring/feeds/{feeds.contacts.pk}/uploads",
+                        {"filename": "big.parquet", "size_bytes": len(data)}, content_type="application/json",
+                        **provider)
+    assert start.status_code == 201, start.content
+    upload = start.json()
+    url = f"/api/v1/monitoring/uploads/{upload['id']}"
+    half = len(data) // 2
+    first = client.put(f"{url}?offset=0", data[:half], content_type="application/octet-stream", **provider)
+    assert first.status_code == 200 and first.json()["received_bytes"] == half
+    # The connection broke; the client asks where it stands and sends a wrong offset first.
+    assert client.get(url, **provider).json()["received_bytes"] == half
+    wrong = client.put(f"{url}?offset=0", data[:half], content_type="application/octet-stream", **provider)
+    assert wrong.status_code == 409 and str(half) in wrong.json()["detail"]
+    early = client.post(f"{url}/complete", **provider)
+    assert early.status_code == 409
+    client.put(f"{url}?offset={half}", data[half:], content_type="application/octet-stream", **provider)
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client.post(f"{url}/complete", **provider)
+    assert done.status_code == 201, done.content
+    delivery = Delivery.objects.get(pk=done.json()["id"])
+    import hashlib
+
+    assert delivery.sha256 == hashlib.sha256(data).hexdigest()
+    assert delivery.runs.get().status == "failed"
+    too_big = client.post(f"/api/v1/monitoring/feeds/{feeds.contacts.pk}/uploads",
+                          {"filename": "big.parquet", "size_bytes": 10**15}, content_type="application/json",
+                          **provider)
+    assert too_big.status_code == 422 and "larger than the limit" in too_big.content.decode()
+
+
+def test_a_file_in_the_storage_root_is_registered_and_nothing_outside(client, world, feeds, bearer, helpers,
+                                                                    settings, tmp_path):
+    provider = bearer(world.provider.member, world.provider.organization)
+    inbox = settings.STORAGE_ROOT / "inbox"
+    inbox.mkdir()
+    (inbox / "contacts-20261120.parquet").write_bytes(helpers.good_day())
+    url = f"/api/v1/monitoring/feeds/{feeds.contacts.pk}/locations"
+    ok = client.post(url, {"location": "inbox/contacts-20261120.parquet"}, content_type="application/json", **provider)
+    assert ok.status_code == 201, ok.content
+    assert ok.json()["source"] == "location" and ok.json()["original_name"] == "contacts-20261120.parquet"
+    outside = tmp_path / "elsewhere.parquet"
+    outside.write_bytes(helpers.good_day())
+    for location, message in ((str(outside), "inside the storage root"),
+                              ("../elsewhere.parquet", "inside the storage root"),
+                              ("s3://bucket/x.parquet", "Object-store URLs"),
+                              ("deliveries/x.parquet", "Sourcewise's own files"),
+                              ("inbox/missing.parquet", "No file at")):
+        response = client.post(url, {"location": location}, content_type="application/json", **provider)
+        assert response.status_code == 422 and message in response.content.decode(), location
+    assert Delivery.objects.filter(feed=feeds.contacts).count() == 1

@@ -15,7 +15,14 @@ from ninja.pagination import paginate
 from sourcewise.core.api import READ_ERRORS, WRITE_ERRORS, ErrorOut, InputSchema, Page, UserRef
 from sourcewise.core.selectors import engagement_get
 from sourcewise.monitoring import files, selectors, services
-from sourcewise.monitoring.models import SCHEMA_TYPES, CheckRun, Delivery, Feed, Finding
+from sourcewise.monitoring.models import (
+    SCHEMA_TYPES,
+    CheckRun,
+    Delivery,
+    Feed,
+    Finding,
+    UploadSession,
+)
 
 router = Router(tags=["monitoring"])
 
@@ -349,8 +356,7 @@ def upload_delivery(request: HttpRequest, feed_id: int, file: File[UploadedFile]
     delivery = services.delivery_receive(
         actor=request.user, organization=request.organization, feed=feed, stream=file,
         filename=file.name or "", period=period, source=Delivery.Source.API)
-    if delivery.status == Delivery.Status.REJECTED:
-        raise ValidationError({"file": f"Delivery {delivery.pk} was rejected: {delivery.reason}"})
+    _rejected_is_422(delivery)
     return Status(201, selectors.delivery_get(**_scope(request), pk=delivery.pk))
 
 
@@ -367,6 +373,105 @@ def repeat_run(request: HttpRequest, delivery_id: int):
     delivery = selectors.delivery_get(**_scope(request), pk=delivery_id)
     run = services.run_repeat(actor=request.user, organization=request.organization, delivery=delivery)
     return Status(201, selectors.run_get(**_scope(request), pk=run.pk))
+
+
+class UploadIn(InputSchema):
+    filename: str = Field(description="The file's name: .parquet, .csv, .csv.gz or .jsonl.")
+    size_bytes: int = Field(description="The whole file's size in bytes.")
+    period: dt.date | None = Field(None, description="The day it covers; today in the feed's time zone if left out.")
+
+
+class UploadOut(Schema):
+    id: int
+    feed_id: int
+    filename: str
+    size_bytes: int
+    received_bytes: int = Field(description="Bytes stored so far: the offset of the next part.")
+    status: Literal["open", "completed"]
+    delivery_id: int | None
+
+
+class UploadPartParams(Schema):
+    offset: int = Field(ge=0, description="Where this part starts; must equal received_bytes.")
+
+
+class LocationIn(InputSchema):
+    location: str = Field(description="A file inside the server's storage root (e.g. inbox/dialwell/2026-11-20.parquet).")
+    period: dt.date | None = None
+
+
+def _rejected_is_422(delivery: Delivery) -> None:
+    if delivery.status == Delivery.Status.REJECTED:
+        raise ValidationError({"file": f"Delivery {delivery.pk} was rejected: {delivery.reason}"})
+
+
+class _Body:
+    """The request body as a stream read in blocks, never whole."""
+
+    def __init__(self, request: HttpRequest) -> None:
+        self.request = request
+
+    def read(self, size: int = -1) -> bytes:
+        return self.request.read(size)
+
+
+@router.post("/monitoring/feeds/{feed_id}/uploads", response={201: UploadOut, **WRITE_ERRORS},
+             summary="Start a resumable upload")
+def start_upload(request: HttpRequest, feed_id: int, payload: UploadIn):
+    """For large files: announce the file, PUT its parts in order (`?offset=`), then complete it.
+
+    After a broken connection, GET the upload and continue from `received_bytes`.
+    """
+    feed = selectors.feed_get(**_scope(request), pk=feed_id)
+    session = services.upload_session_start(actor=request.user, organization=request.organization, feed=feed,
+                                            filename=payload.filename, size_bytes=payload.size_bytes,
+                                            period=payload.period)
+    return Status(201, session)
+
+
+def _upload_get(request: HttpRequest, upload_id: int) -> UploadSession:
+    from sourcewise.core.selectors import get_visible
+
+    return get_visible(UploadSession, **_scope(request), pk=upload_id)
+
+
+@router.get("/monitoring/uploads/{upload_id}", response={200: UploadOut, **READ_ERRORS},
+            summary="Where a resumable upload stands")
+def get_upload(request: HttpRequest, upload_id: int):
+    return _upload_get(request, upload_id)
+
+
+@router.put("/monitoring/uploads/{upload_id}", response={200: UploadOut, 409: ErrorOut, **WRITE_ERRORS},
+            summary="Send one part of a resumable upload",
+            openapi_extra={"requestBody": {"required": True, "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
+def put_upload_part(request: HttpRequest, upload_id: int, params: Query[UploadPartParams]):
+    """The part's bytes are the body (application/octet-stream); 409 says the offset to send from."""
+    session = _upload_get(request, upload_id)
+    return services.upload_session_append(actor=request.user, organization=request.organization,
+                                          session=session, offset=params.offset, stream=_Body(request))
+
+
+@router.post("/monitoring/uploads/{upload_id}/complete", response={201: DeliveryOut, 409: ErrorOut, **WRITE_ERRORS},
+             summary="Complete a resumable upload")
+def complete_upload(request: HttpRequest, upload_id: int):
+    """Every byte arrived: the file becomes a delivery and is checked. 422 if it is rejected."""
+    session = _upload_get(request, upload_id)
+    delivery = services.upload_session_complete(actor=request.user, organization=request.organization,
+                                                session=session)
+    _rejected_is_422(delivery)
+    return Status(201, selectors.delivery_get(**_scope(request), pk=delivery.pk))
+
+
+@router.post("/monitoring/feeds/{feed_id}/locations", response={201: DeliveryOut, **WRITE_ERRORS},
+             summary="Register a file in the storage root as a delivery")
+def register_location(request: HttpRequest, feed_id: int, payload: LocationIn):
+    """A file placed inside the storage root (a drop folder) is copied in as a delivery and checked."""
+    feed = selectors.feed_get(**_scope(request), pk=feed_id)
+    delivery = services.delivery_register(actor=request.user, organization=request.organization, feed=feed,
+                                          location=payload.location, period=payload.period)
+    _rejected_is_422(delivery)
+    return Status(201, selectors.delivery_get(**_scope(request), pk=delivery.pk))
 
 
 # -- runs -----------------------------------------------------------------------------------

@@ -171,6 +171,44 @@ class Delivery(TenantModel):
         return Path(settings.STORAGE_ROOT) / self.stored_path if self.stored_path else None
 
 
+class UploadSession(TenantModel):
+    """A large delivery sent in parts through the API; it becomes a Delivery when completed."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Receiving parts"
+        COMPLETED = "completed", "Completed"
+
+    feed = models.ForeignKey(Feed, on_delete=models.PROTECT, related_name="upload_sessions")
+    filename = models.CharField(max_length=255)
+    size_bytes = models.PositiveBigIntegerField(help_text="The whole file's size, announced at the start.")
+    received_bytes = models.PositiveBigIntegerField(default=0)
+    period = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    part_path = models.CharField(max_length=500)  # relative to STORAGE_ROOT
+    delivery = models.OneToOneField(
+        Delivery, null=True, blank=True, on_delete=models.PROTECT, related_name="upload_session"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    organization = models.ForeignKey(
+        "accounts.Organization", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    tenant_engagement_field = "feed__engagement"
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(received_bytes__lte=models.F("size_bytes")),
+                                   name="upload_session_not_past_its_size"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Upload of {self.filename}"
+
+
 class CheckRun(TenantModel):
     """One check of one delivery against one suite version, run as a background task."""
 

@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 import zoneinfo
 from pathlib import Path
@@ -37,6 +38,7 @@ from sourcewise.monitoring.models import (
     Feed,
     Finding,
     SuiteVersion,
+    UploadSession,
 )
 from sourcewise.monitoring.signals import findings_recorded
 
@@ -47,6 +49,7 @@ FEED_FIELDS = ("name", "slug", "description", "kind", "expected_schema", "custom
 # A running check whose heartbeat is older than this has lost its worker.
 STALE_AFTER = dt.timedelta(seconds=getattr(settings, "MONITORING_STALE_RUN_SECONDS", 300))
 MAX_ATTEMPTS = 2
+HEARTBEAT_SECONDS = 15
 SAMPLE_ROWS = 20
 
 
@@ -427,10 +430,17 @@ def _resolve_data(run: CheckRun, parsed: suites.ParsedSuite) -> dict[str, str]:
 
 
 class _Heartbeat:
-    """Progress from the engine: the latest step, and proof the worker is alive."""
+    """Progress from the engine: the latest step, and proof the worker is alive.
+
+    One engine step (a join over 100M rows) can outlast STALE_AFTER, so outside a
+    transaction a thread also beats every HEARTBEAT_SECONDS while the run lasts; inside
+    one (the demo loader, tests) its writes would wait on the run's own lock.
+    """
 
     def __init__(self, run_id: int) -> None:
         self.run_id, self.last = run_id, 0.0
+        self.stopped = threading.Event()
+        self.thread: threading.Thread | None = None
 
     def __call__(self, message: str) -> None:
         now = time.monotonic()
@@ -439,6 +449,27 @@ class _Heartbeat:
         self.last = now
         CheckRun.objects.filter(pk=self.run_id, status=CheckRun.Status.RUNNING).update(
             progress=str(message)[:300], heartbeat_at=timezone.now())
+
+    def __enter__(self) -> _Heartbeat:
+        if not transaction.get_connection().in_atomic_block:
+            self.thread = threading.Thread(target=self._beat, name=f"heartbeat-run-{self.run_id}", daemon=True)
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self.stopped.wait(HEARTBEAT_SECONDS):
+                CheckRun.objects.filter(pk=self.run_id, status=CheckRun.Status.RUNNING).update(
+                    heartbeat_at=timezone.now())
+        finally:
+            connection.close()
 
 
 def run_execute(*, run_id: int, backend: str = "duckdb") -> str:
@@ -466,8 +497,9 @@ def run_execute(*, run_id: int, backend: str = "duckdb") -> str:
         suite = suites.engine_suite(parsed, work)
         data = _resolve_data(run, parsed)
         t0 = time.perf_counter()
-        result = run_suite(suite, backend=backend, data=data, sample=SAMPLE_ROWS,
-                           failures_dir=work / "failures", progress=heartbeat)
+        with heartbeat:
+            result = run_suite(suite, backend=backend, data=data, sample=SAMPLE_ROWS,
+                               failures_dir=work / "failures", progress=heartbeat)
         engine_seconds = time.perf_counter() - t0
     except SuiteError as exc:
         shutil.rmtree(work, ignore_errors=True)
@@ -708,3 +740,141 @@ def suite_preview(*, feed: Feed, text: str) -> dict[str, Any]:
         except SuiteError as exc:
             return {"problems": suites.clean_problems(exc.problems)}
     return {"delivery": latest, "result": result.to_dict()}
+
+
+# -- resumable uploads and registered locations ---------------------------------------------
+
+
+@transaction.atomic
+def upload_session_start(
+    *,
+    actor: User,
+    organization: Organization | None,
+    feed: Feed,
+    filename: str,
+    size_bytes: int,
+    period: dt.date | None = None,
+) -> UploadSession:
+    """Announce a large delivery that will arrive in parts (resumable after a broken connection)."""
+    feed = Feed.objects.select_related("engagement").get(pk=feed.pk)
+    membership = require_engagement_role(actor, feed.engagement, Role.MEMBER, organization=organization)
+    _require_active(feed.engagement)
+    filename = os.path.basename((filename or "").replace("\\", "/")).strip()[:255]
+    errors = {}
+    if files.format_of(filename) is None:
+        errors["filename"] = f"'{filename}' is not a {files.ACCEPTED_NAMES} file."
+    limit = int(settings.UPLOAD_MAX_BYTES)
+    if size_bytes <= 0:
+        errors["size_bytes"] = "The file is empty: announce its size in bytes (more than 0)."
+    elif size_bytes > limit:
+        errors["size_bytes"] = f"The file is larger than the limit of {_size(limit)}."
+    if errors:
+        raise ValidationError(errors)
+    directory = files.storage_root() / "uploads" / str(feed.pk)
+    directory.mkdir(parents=True, exist_ok=True)
+    session = UploadSession.objects.create(
+        feed=feed, filename=filename, size_bytes=size_bytes, period=period, part_path="",
+        created_by=actor, organization=membership.organization)
+    session.part_path = f"uploads/{feed.pk}/.session-{session.pk}.part"
+    session.save(update_fields=["part_path"])
+    storage_path(session.part_path).touch()
+    audit.record(actor=actor, action="upload.start", obj=session, organization=membership.organization,
+                 changes=audit.created({"filename": filename, "size_bytes": size_bytes}))
+    return session
+
+
+def upload_session_append(
+    *, actor: User, organization: Organization | None, session: UploadSession, offset: int, stream: Any,
+) -> UploadSession:
+    """Write one part at `offset`, which must be where the file stands (else 409 saying where).
+
+    A part is streamed to the end of the partial file; a broken part is cut back to the
+    last whole byte received, so the client resumes from `received_bytes`.
+    """
+    session = UploadSession.objects.select_related("feed__engagement").get(pk=session.pk)
+    require_engagement_role(actor, session.feed.engagement, Role.MEMBER, organization=organization)
+    if session.status != UploadSession.Status.OPEN:
+        raise ValidationError("This upload is already completed.")
+    if offset != session.received_bytes:
+        raise Conflict(f"This upload has {session.received_bytes} bytes; send the part that starts there.")
+    path = storage_path(session.part_path)
+    written = 0
+    with open(path, "r+b") as fh:
+        fh.seek(session.received_bytes)
+        try:
+            for block in files._chunks(stream):
+                if session.received_bytes + written + len(block) > session.size_bytes:
+                    raise ValidationError(f"The parts are larger than the announced {session.size_bytes} bytes.")
+                fh.write(block)
+                written += len(block)
+        finally:
+            fh.truncate(session.received_bytes + written)
+            fh.flush()
+            os.fsync(fh.fileno())
+            # The count moves only with bytes on disk; an interrupted part keeps what arrived.
+            UploadSession.objects.filter(pk=session.pk).update(received_bytes=session.received_bytes + written)
+    session.refresh_from_db()
+    return session
+
+
+def upload_session_complete(
+    *, actor: User, organization: Organization | None, session: UploadSession,
+) -> Delivery:
+    """All parts arrived: the file becomes a delivery (accepted or rejected, like an upload)."""
+    session = UploadSession.objects.select_related("feed__engagement").get(pk=session.pk)
+    require_engagement_role(actor, session.feed.engagement, Role.MEMBER, organization=organization)
+    if session.status != UploadSession.Status.OPEN:
+        raise ValidationError("This upload is already completed.")
+    if session.received_bytes != session.size_bytes:
+        raise Conflict(f"Only {session.received_bytes} of {session.size_bytes} bytes have arrived; "
+                       f"send the rest from byte {session.received_bytes}.")
+    path = storage_path(session.part_path)
+    with open(path, "rb") as fh:
+        delivery = delivery_receive(actor=actor, organization=organization, feed=session.feed, stream=fh,
+                                    filename=session.filename, period=session.period,
+                                    source=Delivery.Source.API)
+    with transaction.atomic():
+        UploadSession.objects.filter(pk=session.pk).update(status=UploadSession.Status.COMPLETED,
+                                                           delivery=delivery)
+    path.unlink(missing_ok=True)
+    return delivery
+
+
+# Storage that belongs to Sourcewise itself: a registered location may not point into it.
+OWN_FOLDERS = ("deliveries", "runs", "uploads")
+
+
+def delivery_register(
+    *,
+    actor: User,
+    organization: Organization | None,
+    feed: Feed,
+    location: str,
+    period: dt.date | None = None,
+) -> Delivery:
+    """A file the provider placed inside the storage root (an SFTP drop folder, say), taken as a delivery.
+
+    It is copied into Sourcewise's own storage with its checksum, like an upload, so the
+    evidence cannot change when the drop folder does. A location outside the storage
+    root, inside Sourcewise's own folders, or an object-store URL is refused.
+    """
+    feed = Feed.objects.select_related("engagement").get(pk=feed.pk)
+    require_engagement_role(actor, feed.engagement, Role.MEMBER, organization=organization)
+    text = (location or "").strip()
+    if "://" in text:
+        raise ValidationError({"location": "Object-store URLs are not configured on this server; "
+                                           "give a path inside the storage root."})
+    root = files.storage_root().resolve()
+    candidate = Path(text)
+    resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
+    if not text or not resolved.is_relative_to(root) or resolved == root:
+        raise ValidationError({"location": "The location must be a file inside the storage root."})
+    relative = resolved.relative_to(root)
+    if relative.parts[0] in OWN_FOLDERS:
+        raise ValidationError({"location": f"'{relative.parts[0]}/' holds Sourcewise's own files; "
+                                           "register a file from a drop folder instead."})
+    if not resolved.is_file():
+        raise ValidationError({"location": f"No file at '{relative}' inside the storage root."})
+    with open(resolved, "rb") as fh:
+        return delivery_receive(actor=actor, organization=organization, feed=feed, stream=fh,
+                                filename=resolved.name, period=period, source=Delivery.Source.LOCATION)
