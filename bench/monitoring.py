@@ -186,10 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update({k: v for k, v in env.items() if k != "PYTHONPATH"})
     ids = setup(workdir, data)
     py = sys.executable
-    server = subprocess.Popen([py, "-m", "sourcewise", "serve", "--no-worker", "--workers", "1", "--threads", "2",
-                               "--port", str(args.port)], env=env, stdout=subprocess.DEVNULL)
-    worker = subprocess.Popen([py, "-m", "sourcewise", "worker", "--interval", "0.2", "--no-scheduler"],
-                              env=env, stdout=subprocess.DEVNULL)
+    serve = [py, "-m", "sourcewise", "serve", "--no-worker", "--workers", "1", "--threads", "2",
+             "--port", str(args.port)]
+    server = subprocess.Popen(serve, env=env, stdout=subprocess.DEVNULL)  # noqa: S603 - our own command
+    work = [py, "-m", "sourcewise", "worker", "--interval", "0.2", "--no-scheduler"]
+    worker = subprocess.Popen(work, env=env, stdout=subprocess.DEVNULL)  # noqa: S603 - our own command
     try:
         wait_ready(args.port)
         web = children(server.pid)[0]
@@ -223,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in DATASETS:
             check += ["--data", f"{name}={data / f'{name}.parquet'}"]
         t1 = time.perf_counter()
-        subprocess.run(check, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        subprocess.run(check, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,  # noqa: S603
+                       check=False)
         engine_s = time.perf_counter() - t1
         size_mb = (data / "contacts.parquet").stat().st_size / 1024**2
         print(f"{args.rows:,} rows ({size_mb:.0f} MB Parquet): upload to findings {product_s:.1f} s "
