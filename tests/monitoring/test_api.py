@@ -107,6 +107,9 @@ def test_the_api_follows_the_tenancy_rule(client, world, feeds, bearer):
     assert response.status_code == 403
     assert not Delivery.objects.filter(feed=feeds.contacts, original_name="log.csv").exists()
     assert Feed.objects.filter(engagement=world.engagement).count() == 3
+    card = f"/api/v1/monitoring/providers/{world.provider.organization.pk}/scorecard"
+    assert client.get(card, **viewer).status_code == 200
+    assert client.get(card, **outsider).status_code == 404
 
 
 def test_monitoring_routes_are_in_the_openapi_document(client):
@@ -173,3 +176,14 @@ def test_a_file_in_the_storage_root_is_registered_and_nothing_outside(client, wo
         response = client.post(url, {"location": location}, content_type="application/json", **provider)
         assert response.status_code == 422 and message in response.content.decode(), location
     assert Delivery.objects.filter(feed=feeds.contacts).count() == 1
+
+
+def test_a_part_larger_than_the_request_memory_limit_streams(client, world, feeds, bearer, settings):
+    provider = bearer(world.provider.member, world.provider.organization)
+    size = settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1024
+    start = client.post(f"/api/v1/monitoring/feeds/{feeds.contacts.pk}/uploads",
+                        {"filename": "big.csv", "size_bytes": size}, content_type="application/json", **provider)
+    url = f"/api/v1/monitoring/uploads/{start.json()['id']}"
+    part = client.put(f"{url}?offset=0", b"x" * size, content_type="application/octet-stream", **provider)
+    assert part.status_code == 200, part.content
+    assert part.json()["received_bytes"] == size

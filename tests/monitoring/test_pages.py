@@ -148,3 +148,18 @@ def test_findings_list_scorecards_and_their_csv(world, feeds, login, helpers, de
     assert "Daily contact log" in engagement_page and "last check" in engagement_page
     outsider = login(world.outsider.owner, world.outsider.organization)
     assert outsider.get(reverse("monitoring_provider_scorecard", args=[world.provider.organization.pk])).status_code == 404
+
+
+def test_a_file_in_a_drop_folder_is_registered_in_the_page(world, feeds, login, helpers, settings,
+                                                          django_capture_on_commit_callbacks):
+    (settings.STORAGE_ROOT / "inbox").mkdir()
+    (settings.STORAGE_ROOT / "inbox" / "log.parquet").write_bytes(helpers.bad_day())
+    client = login(world.provider.member, world.provider.organization)
+    url = reverse("monitoring_delivery_register", args=[feeds.contacts.pk])
+    refused = client.post(url, {"location": "/etc/passwd"}, follow=True)
+    assert "must be a file inside the storage root" in refused.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"location": "inbox/log.parquet"})
+    delivery = Delivery.objects.get(feed=feeds.contacts)
+    assert delivery.source == "location" and delivery.runs.get().status == "failed"
+    assert response["Location"] == reverse("monitoring_run", args=[delivery.runs.get().pk])

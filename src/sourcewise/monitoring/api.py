@@ -13,7 +13,7 @@ from ninja.files import UploadedFile
 from ninja.pagination import paginate
 
 from sourcewise.core.api import READ_ERRORS, WRITE_ERRORS, ErrorOut, InputSchema, Page, UserRef
-from sourcewise.core.selectors import engagement_get
+from sourcewise.core.selectors import engagement_get, engagement_list
 from sourcewise.monitoring import files, selectors, services
 from sourcewise.monitoring.models import (
     SCHEMA_TYPES,
@@ -543,11 +543,7 @@ def download_affected(request: HttpRequest, finding_id: int, params: Query[Downl
 # -- scorecards -----------------------------------------------------------------------------
 
 
-@router.get("/monitoring/engagements/{engagement_id}/scorecard", response={200: ScorecardOut, **READ_ERRORS},
-            summary="An engagement's SLA scorecard")
-def engagement_scorecard(request: HttpRequest, engagement_id: int):
-    engagement = engagement_get(**_scope(request), pk=engagement_id)
-    card = selectors.scorecard(**_scope(request), engagement=engagement)
+def _card(card) -> dict:
     return {
         "runs": card.runs, "runs_passed": card.runs_passed, "pass_rate": card.pass_rate,
         "failing_rows": card.failing_rows, "findings": card.findings, "late_deliveries": card.late,
@@ -555,3 +551,20 @@ def engagement_scorecard(request: HttpRequest, engagement_id: int):
                     "passed": s.passed, "pass_rate": s.pass_rate, "failing_rows": s.failing_rows}
                    for s in card.checks],
     }
+
+
+@router.get("/monitoring/engagements/{engagement_id}/scorecard", response={200: ScorecardOut, **READ_ERRORS},
+            summary="An engagement's SLA scorecard")
+def engagement_scorecard(request: HttpRequest, engagement_id: int):
+    """Every check of the engagement's feeds over time: pass rates, failing rows, late deliveries."""
+    engagement = engagement_get(**_scope(request), pk=engagement_id)
+    return _card(selectors.scorecard(**_scope(request), engagement=engagement))
+
+
+@router.get("/monitoring/providers/{organization_id}/scorecard", response={200: ScorecardOut, **READ_ERRORS},
+            summary="A provider's SLA scorecard")
+def provider_scorecard(request: HttpRequest, organization_id: int):
+    """The same, over every engagement you share with the provider."""
+    if not engagement_list(**_scope(request)).filter(provider_id=organization_id).exists():
+        raise Http404("No such provider.")
+    return _card(selectors.scorecard(**_scope(request), provider=organization_id))

@@ -78,3 +78,15 @@ class DeliveryForm(forms.Form):
     period = forms.DateField(required=False, label="Day it covers",
                              widget=forms.DateInput(attrs={"type": "date"}),
                              help_text="Leave empty for today in the feed's time zone.")
+
+
+class LocationForm(forms.Form):
+    location = forms.CharField(max_length=1000, label="Path inside the storage root",
+                               help_text="For example inbox/dialwell/contacts-2026-11-20.parquet.")
+    period = forms.DateField(required=False, label="Day it covers", widget=forms.DateInput(attrs={"type": "date"}),
+                             help_text="Leave empty for today in the feed's time zone.")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Two forms on one page: their ids must differ.
+        self.auto_id = "location_%s"

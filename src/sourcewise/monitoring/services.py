@@ -46,8 +46,6 @@ logger = logging.getLogger(__name__)
 
 FEED_FIELDS = ("name", "slug", "description", "kind", "expected_schema", "customer_columns",
                "cadence", "due_time", "due_weekday", "time_zone", "buyer_owner", "provider_owner")
-# A running check whose heartbeat is older than this has lost its worker.
-STALE_AFTER = dt.timedelta(seconds=getattr(settings, "MONITORING_STALE_RUN_SECONDS", 300))
 MAX_ATTEMPTS = 2
 HEARTBEAT_SECONDS = 15
 SAMPLE_ROWS = 20
@@ -432,7 +430,7 @@ def _resolve_data(run: CheckRun, parsed: suites.ParsedSuite) -> dict[str, str]:
 class _Heartbeat:
     """Progress from the engine: the latest step, and proof the worker is alive.
 
-    One engine step (a join over 100M rows) can outlast STALE_AFTER, so outside a
+    One engine step (a join over 100M rows) can outlast MONITORING_STALE_RUN_SECONDS, so outside a
     transaction a thread also beats every HEARTBEAT_SECONDS while the run lasts; inside
     one (the demo loader, tests) its writes would wait on the run's own lock.
     """
@@ -595,11 +593,11 @@ def _jsonable(value: Any) -> Any:
 def runs_recover_stale(*, now: dt.datetime | None = None) -> int:
     """Runs whose worker died: retried once, then marked as failed with the reason.
 
-    A running run whose heartbeat is older than STALE_AFTER lost its worker; a queued run
+    A running run whose heartbeat is older than MONITORING_STALE_RUN_SECONDS lost its worker; a queued run
     that waited that long lost its task (queued on commit, then the process stopped).
     """
     now = now or timezone.now()
-    cutoff = now - STALE_AFTER
+    cutoff = now - dt.timedelta(seconds=settings.MONITORING_STALE_RUN_SECONDS)
     changed = 0
     stale = CheckRun.objects.filter(status=CheckRun.Status.RUNNING, heartbeat_at__lt=cutoff)
     lost = CheckRun.objects.filter(status=CheckRun.Status.QUEUED, queued_at__lt=cutoff)

@@ -16,6 +16,7 @@ urlpatterns = [
     path("monitoring/feeds/<int:pk>/suite/validate/", views.suite_validate, name="monitoring_suite_validate"),
     path("monitoring/feeds/<int:pk>/suite/preview/", views.suite_preview, name="monitoring_suite_preview"),
     path("monitoring/feeds/<int:pk>/deliveries/", views.delivery_upload, name="monitoring_delivery_upload"),
+    path("monitoring/feeds/<int:pk>/locations/", views.delivery_register, name="monitoring_delivery_register"),
     path("monitoring/deliveries/<int:pk>/", views.delivery_detail, name="monitoring_delivery"),
     path("monitoring/deliveries/<int:pk>/file/", views.delivery_download, name="monitoring_delivery_file"),
     path("monitoring/deliveries/<int:pk>/rerun/", views.delivery_rerun, name="monitoring_delivery_rerun"),

@@ -22,7 +22,7 @@ from sourcewise.core.selectors import engagement_get, engagement_list
 from sourcewise.core.tables import Column, Table
 from sourcewise.core.tenancy import Role
 from sourcewise.monitoring import charts, files, selectors, services
-from sourcewise.monitoring.forms import DeliveryForm, FeedForm, SuiteForm, schema_text
+from sourcewise.monitoring.forms import DeliveryForm, FeedForm, LocationForm, SuiteForm, schema_text
 from sourcewise.monitoring.models import Delivery, Finding
 
 
@@ -129,7 +129,7 @@ def feed_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "monitoring/feed_detail.html", {
         "feed": feed, "engagement": feed.engagement, "suite": suite, "side": side,
         "suite_form": SuiteForm(initial={"text": suite.text if suite else "", "number": getattr(suite, "number", None)}),
-        "upload_form": DeliveryForm(), "deliveries": deliveries, "findings": findings,
+        "upload_form": DeliveryForm(), "location_form": LocationForm(), "deliveries": deliveries, "findings": findings,
         "versions": feed.suite_versions.select_related("created_by").order_by("-number")[:10],
         "can_edit_suite": side == "buyer" and _can_write(request),
         "max_upload": services._size(int(settings.UPLOAD_MAX_BYTES)),
@@ -212,6 +212,30 @@ def delivery_upload(request: HttpRequest, pk: int) -> HttpResponse:
     messages.success(request, f"'{delivery.original_name}' received ({services._size(delivery.size_bytes)}, "
                               f"sha256 {delivery.sha256[:12]}…). It is being checked.")
     return redirect(run or delivery)
+
+
+@login_required
+@require_POST
+def delivery_register(request: HttpRequest, pk: int) -> HttpResponse:
+    """A file already inside the storage root (a drop folder), taken as a delivery."""
+    feed = selectors.feed_get(**_scope(request), pk=pk)
+    form = LocationForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give the file's path inside the storage root.")
+        return redirect(feed)
+    try:
+        delivery = services.delivery_register(actor=request.user, organization=request.organization, feed=feed,
+                                              location=form.cleaned_data["location"],
+                                              period=form.cleaned_data["period"])
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(feed)
+    if delivery.status == Delivery.Status.REJECTED:
+        messages.error(request, f"'{delivery.original_name}' was rejected: {delivery.reason}")
+        return redirect(delivery)
+    messages.success(request, f"'{delivery.original_name}' registered and copied in "
+                              f"(sha256 {delivery.sha256[:12]}…). It is being checked.")
+    return redirect(delivery.runs.order_by("-pk").first() or delivery)
 
 
 @login_required
