@@ -133,6 +133,9 @@ def test_findings_list_scorecards_and_their_csv(world, feeds, login, helpers, de
     client = login(world.buyer.manager, world.buyer.organization)
     listing = client.get(reverse("monitoring_findings")).content.decode()
     assert "Every targeted customer was contacted" in listing
+    assert client.get(reverse("monitoring_findings"), {"feed": "not-a-number"}).status_code == 404
+    only = client.get(reverse("monitoring_findings"), {"feed": feeds.targets.pk}).content.decode()
+    assert "Every targeted customer was contacted" not in only
     exported = b"".join(client.get(reverse("monitoring_findings"), {"format": "csv"}).streaming_content).decode()
     assert exported.count("\n") == 1 + 3
     card = client.get(reverse("monitoring_engagement_scorecard", args=[world.engagement.pk])).content.decode()

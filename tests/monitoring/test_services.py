@@ -307,3 +307,20 @@ def test_the_worker_runs_a_queued_check_from_the_database_queue(feeds, world, he
     call_command("worker", "--max-tasks", "1", "--no-scheduler", "--interval", "0.1")
     run.refresh_from_db()
     assert run.status == "failed" and run.findings.count() == 3
+
+
+def test_a_slow_worker_given_up_on_cannot_overwrite_the_retry(feeds, world, helpers,
+                                                              django_capture_on_commit_callbacks):
+    delivery = services.delivery_receive(
+        actor=world.provider.member, organization=world.provider.organization, feed=feeds.contacts,
+        stream=io.BytesIO(helpers.bad_day()), filename="c.parquet")
+    run = delivery.runs.get()
+    services._claim(run.pk)  # attempt 1 starts, then goes silent
+    with django_capture_on_commit_callbacks(execute=True):
+        services.runs_recover_stale(now=run.queued_at + dt.timedelta(hours=1))  # attempt 2 runs
+    run.refresh_from_db()
+    assert run.status == "failed" and run.attempt == 2
+    # Attempt 1 wakes up and fails late: the finished run is left as it is.
+    assert services._finish_error(run.pk, 1, "a late error") == "failed"
+    run.refresh_from_db()
+    assert run.status == "failed" and "a late error" not in run.reason and run.findings.count() == 3

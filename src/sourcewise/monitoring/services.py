@@ -501,18 +501,22 @@ def run_execute(*, run_id: int, backend: str = "duckdb") -> str:
         engine_seconds = time.perf_counter() - t0
     except SuiteError as exc:
         shutil.rmtree(work, ignore_errors=True)
-        return _finish_error(run.pk, "The suite could not be run: " + "; ".join(suites.clean_problems(exc.problems)))
+        return _finish_error(run.pk, run.attempt,
+                             "The suite could not be run: " + "; ".join(suites.clean_problems(exc.problems)))
     except Exception as exc:  # the run must end with a reason, whatever the engine raised
         logger.exception("Check run %s failed", run.pk)
         shutil.rmtree(work, ignore_errors=True)
-        return _finish_error(run.pk, f"The check stopped with an internal error: {type(exc).__name__}: {exc}")
-    final = runs_dir / "failures"
+        return _finish_error(run.pk, run.attempt,
+                             f"The check stopped with an internal error: {type(exc).__name__}: {exc}")
+    # Each attempt has its own folder: a worker thought dead but only slow cannot
+    # overwrite the files of the attempt that replaced it.
+    final = runs_dir / f"failures-{run.attempt}"
     if final.exists():
         shutil.rmtree(final)
     os.replace(work / "failures", final)
     shutil.rmtree(work, ignore_errors=True)
     try:
-        return _store_results(run.pk, result, engine_seconds, final, parsed)
+        return _store_results(run.pk, run.attempt, result, engine_seconds, final, parsed)
     except BaseException:
         # Not stored: leave it for the retry, which writes its own files.
         shutil.rmtree(final, ignore_errors=True)
@@ -520,8 +524,10 @@ def run_execute(*, run_id: int, backend: str = "duckdb") -> str:
 
 
 @transaction.atomic
-def _finish_error(run_id: int, reason: str) -> str:
+def _finish_error(run_id: int, attempt: int, reason: str) -> str:
     run = CheckRun.objects.select_for_update().get(pk=run_id)
+    if run.status != CheckRun.Status.RUNNING or run.attempt != attempt:
+        return run.status
     run.status, run.reason, run.finished_at = CheckRun.Status.ERROR, reason[:5000], timezone.now()
     run.progress = "Could not run"
     run.save(update_fields=["status", "reason", "finished_at", "progress"])
@@ -531,10 +537,12 @@ def _finish_error(run_id: int, reason: str) -> str:
 
 
 @transaction.atomic
-def _store_results(run_id: int, result, engine_seconds: float, failures: Path, parsed) -> str:
+def _store_results(run_id: int, attempt: int, result, engine_seconds: float, failures: Path, parsed) -> str:
     run = CheckRun.objects.select_for_update().select_related("feed", "delivery").get(pk=run_id)
-    if run.status != CheckRun.Status.RUNNING:
-        return run.status  # recovered and re-queued meanwhile: the other attempt stores
+    if run.status != CheckRun.Status.RUNNING or run.attempt != attempt:
+        # Given up on and re-queued meanwhile: the attempt that replaced this one stores.
+        shutil.rmtree(failures, ignore_errors=True)
+        return run.status
     document = result.to_dict()
     feed_by_slug = {f.slug: f for f in Feed.objects.filter(engagement_id=run.feed.engagement_id)}
     keys = suites.dataset_keys(parsed)

@@ -293,6 +293,9 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def finding_index(request: HttpRequest) -> HttpResponse:
+    feed = request.GET.get("feed", "").strip()
+    if feed and not feed.isdigit():
+        raise Http404("No such feed.")
     queryset = selectors.finding_list(**_scope(request))
     if request.GET.get("format") == "csv":
         return FINDING_TABLE.csv_response(FINDING_TABLE.filtered(request, queryset), "findings")
