@@ -15,7 +15,8 @@ web server (`sourcewise serve --no-worker`, one gunicorn worker) and a task work
 2. **Upload to findings.** Uploads the benchmark's contacts file (bench/generate.py, with
    its known faults) and times from the first byte sent until the run's findings are
    stored (polling the API), against `sourcewise check` on the same files as a process of
-   its own (the engine's own time, interpreter start included).
+   its own, writing the result document and the failing rows as the run does (the
+   engine's own time, interpreter start included).
 """
 
 from __future__ import annotations
@@ -220,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.1)
         product_s = time.perf_counter() - t0
         assert run["status"] == "failed", run["reason"]
-        check = [py, "-m", "sourcewise", "check", str(HERE / "suite.yaml"), "--json", str(workdir / "r.json")]
+        # The same work as the run: the result document and every failing row exported.
+        check = [py, "-m", "sourcewise", "check", str(HERE / "suite.yaml"), "--json", str(workdir / "r.json"),
+                 "--failures", str(workdir / "failures")]
         for name in DATASETS:
             check += ["--data", f"{name}={data / f'{name}.parquet'}"]
         t1 = time.perf_counter()
