@@ -166,3 +166,17 @@ def test_a_file_in_a_drop_folder_is_registered_in_the_page(world, feeds, login, 
     delivery = Delivery.objects.get(feed=feeds.contacts)
     assert delivery.source == "location" and delivery.runs.get().status == "failed"
     assert response["Location"] == reverse("monitoring_run", args=[delivery.runs.get().pk])
+
+
+def test_a_feed_is_edited_with_its_version_checked(world, feeds, login):
+    client = login(world.provider.manager, world.provider.organization)
+    url = reverse("monitoring_feed_edit", args=[feeds.contacts.pk])
+    form = {"name": "Contact log (daily)", "slug": "renamed", "kind": "delivery", "cadence": "weekdays",
+            "due_time": "07:30", "due_weekday": "0", "time_zone": "Europe/London",
+            "expected_schema": "contact_id: integer", "customer_columns": "", "version": 1}
+    assert client.post(url, form).status_code == 302
+    feeds.contacts.refresh_from_db()
+    assert (feeds.contacts.name, feeds.contacts.slug, feeds.contacts.cadence) == (
+        "Contact log (daily)", "contact-log", "weekdays")
+    stale = client.post(url, form | {"name": "Someone else's edit"})
+    assert stale.status_code == 422 and "Someone else saved this feed" in stale.content.decode()

@@ -292,18 +292,16 @@ def test_a_csv_of_affected_rows_streams_every_row(feeds, deliver, helpers):
     assert len(lines) == 1 + 23
 
 
-def test_the_worker_runs_a_queued_check_from_the_database_queue(feeds, world, helpers, settings,
-                                                                django_capture_on_commit_callbacks):
+@pytest.mark.django_db(transaction=True)  # the worker closes its connection, as in production
+def test_the_worker_runs_a_queued_check_from_the_database_queue(feeds, world, helpers, settings):
     from django.core.management import call_command
 
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-    with django_capture_on_commit_callbacks(execute=True):
-        delivery = services.delivery_receive(
-            actor=world.provider.member, organization=world.provider.organization, feed=feeds.contacts,
-            stream=io.BytesIO(helpers.bad_day()), filename="c.parquet")
+    delivery = services.delivery_receive(
+        actor=world.provider.member, organization=world.provider.organization, feed=feeds.contacts,
+        stream=io.BytesIO(helpers.bad_day()), filename="c.parquet")
     run = delivery.runs.get()
     assert run.status == "queued"
-    # One task: the reference deliveries' runs were queued on a commit that never came.
     call_command("worker", "--max-tasks", "1", "--no-scheduler", "--interval", "0.1")
     run.refresh_from_db()
     assert run.status == "failed" and run.findings.count() == 3

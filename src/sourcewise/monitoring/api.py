@@ -57,6 +57,8 @@ class FeedOut(Schema):
 
     @staticmethod
     def resolve_suite_version(obj: Feed) -> int | None:
+        if hasattr(obj, "suite_number"):  # annotated by the selector
+            return obj.suite_number
         suite = obj.current_suite()
         return suite.number if suite else None
 
@@ -136,6 +138,8 @@ class DeliveryOut(Schema):
 
     @staticmethod
     def resolve_latest_run_id(obj: Delivery) -> int | None:
+        if hasattr(obj, "latest_run_id"):  # annotated by the selector
+            return obj.latest_run_id
         run = obj.runs.order_by("-pk").first()
         return run.pk if run else None
 
@@ -162,7 +166,7 @@ class RunOut(Schema):
 
     @staticmethod
     def resolve_finding_ids(obj: CheckRun) -> list[int]:
-        return list(obj.findings.order_by("pk").values_list("pk", flat=True))
+        return sorted(f.pk for f in obj.findings.all())  # prefetched by the selector
 
 
 class RunDetailOut(RunOut):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Max, Q, QuerySet, Sum
 
 from sourcewise.core.selectors import get_visible
 from sourcewise.monitoring.models import (
@@ -20,7 +20,8 @@ from sourcewise.monitoring.models import (
 
 def feed_list(*, user: Any, organization: Any = None) -> QuerySet[Feed]:
     return Feed.objects.visible_to(user, organization).select_related(
-        "engagement__buyer", "engagement__provider", "buyer_owner", "provider_owner")
+        "engagement__buyer", "engagement__provider", "buyer_owner", "provider_owner",
+    ).annotate(suite_number=Max("suite_versions__number"))
 
 
 def feed_get(*, user: Any, organization: Any = None, pk: Any) -> Feed:
@@ -34,7 +35,7 @@ def suite_version_list(*, user: Any, organization: Any = None) -> QuerySet[Suite
 
 def delivery_list(*, user: Any, organization: Any = None) -> QuerySet[Delivery]:
     return Delivery.objects.visible_to(user, organization).select_related(
-        "feed__engagement", "uploaded_by", "organization")
+        "feed__engagement", "uploaded_by", "organization").annotate(latest_run_id=Max("runs__pk"))
 
 
 def delivery_get(*, user: Any, organization: Any = None, pk: Any) -> Delivery:
@@ -44,7 +45,7 @@ def delivery_get(*, user: Any, organization: Any = None, pk: Any) -> Delivery:
 
 def run_list(*, user: Any, organization: Any = None) -> QuerySet[CheckRun]:
     return CheckRun.objects.visible_to(user, organization).select_related(
-        "delivery", "feed__engagement", "suite_version", "requested_by")
+        "delivery", "feed__engagement", "suite_version", "requested_by").prefetch_related("findings")
 
 
 def run_get(*, user: Any, organization: Any = None, pk: Any) -> CheckRun:

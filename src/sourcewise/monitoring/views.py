@@ -8,7 +8,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db.models import Count
+from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -53,9 +54,13 @@ def landing(request: HttpRequest) -> HttpResponse:
     if request.organization is None:
         return redirect("home")
     engagements = engagement_list(**_scope(request)).exclude(status=Engagement.Status.ENDED)
+    # Counted in subqueries: two joined counts would multiply deliveries by findings.
+    def count_of(model):
+        rows = model.objects.filter(feed=OuterRef("pk")).order_by().values("feed")
+        return Subquery(rows.annotate(n=Count("pk")).values("n")[:1], output_field=IntegerField())
+
     feeds = selectors.feed_list(**_scope(request)).annotate(
-        n_deliveries=Count("deliveries", distinct=True),
-        n_findings=Count("findings", distinct=True),
+        n_deliveries=Coalesce(count_of(Delivery), 0), n_findings=Coalesce(count_of(Finding), 0),
     ).order_by("engagement__name", "name")
     by_engagement = {e.pk: {"engagement": e, "feeds": []} for e in engagements}
     for feed in feeds:
@@ -100,6 +105,8 @@ def feed_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "expected_schema": schema_text(feed.expected_schema),
         "customer_columns": ", ".join(feed.customer_columns), "version": feed.version}
     form = FeedForm(request.POST or None, initial=initial, engagement=feed.engagement)
+    form.fields["slug"].disabled = True  # suites name the feed by it
+    form.fields["slug"].help_text = "Suites name the feed by it, so it does not change."
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
