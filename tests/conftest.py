@@ -96,6 +96,13 @@ def _immediate_tasks(settings):
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 
 
+@pytest.fixture(autouse=True)
+def _private_storage(settings, tmp_path_factory):
+    """Files that tests store (deliveries, check results) go to a temporary storage root."""
+    settings.STORAGE_ROOT = tmp_path_factory.mktemp("storage")
+    settings.MEDIA_ROOT = settings.STORAGE_ROOT
+
+
 @pytest.fixture
 def password() -> str:
     """The password of every user the `world` fixture makes."""

@@ -164,6 +164,10 @@ class Crawl:
                 else:
                     self.hidden_strs.add(str(row.pk))
                 self.secrets |= texts
+        # An id is a target only if no object the outsider may see has it: with many models,
+        # a hidden row's id can equal the outsider's own membership id, and the outsider
+        # leaving its own organisation is not a leak.
+        self.hidden_ids -= _visible_ids_for(attacker)
         # Codes (actions, states, hashes) are vocabulary, not content: only human text counts.
         self.secrets = {
             s for s in self.secrets - visible_text

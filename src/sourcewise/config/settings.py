@@ -133,6 +133,8 @@ WHITENOISE_AUTOREFRESH = DEBUG
 UPLOAD_MAX_BYTES = env.bytes("UPLOAD_MAX_BYTES", 2 * 1024**3)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024**2
+# A check run whose worker has given no sign of life for this long is retried once, then failed.
+MONITORING_STALE_RUN_SECONDS = env.int("MONITORING_STALE_RUN_SECONDS", 300, minimum=30)
 
 _email = env.email("EMAIL_URL", "console://")
 EMAIL_BACKEND = _email.pop("EMAIL_BACKEND")

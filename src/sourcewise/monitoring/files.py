@@ -1,0 +1,308 @@
+"""Delivery files on disk: streamed into storage while hashed, inspected, and read back for downloads.
+
+Everything here works in chunks so a 2 GB delivery never sits in the web process's memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import os
+import uuid
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+
+CHUNK = 1024 * 1024
+SUFFIXES = {
+    ".parquet": ("parquet", False),
+    ".csv": ("csv", False),
+    ".csv.gz": ("csv", True),
+    ".jsonl": ("jsonl", False),
+}
+# The engine reads exactly these; a gzip-compressed CSV keeps its .csv.gz name.
+ACCEPTED_NAMES = ".parquet, .csv, .csv.gz or .jsonl"
+
+
+class FileProblem(Exception):
+    """A delivery file that cannot be accepted; the message says why in the user's words."""
+
+
+def storage_root() -> Path:
+    return Path(settings.STORAGE_ROOT)
+
+
+def format_of(name: str) -> tuple[str, bool] | None:
+    lower = name.lower()
+    for suffix in sorted(SUFFIXES, key=len, reverse=True):
+        if lower.endswith(suffix):
+            return SUFFIXES[suffix]
+    return None
+
+
+@dataclass
+class StoredFile:
+    """The outcome of streaming one upload into storage."""
+
+    relative_path: str = ""
+    size: int = 0
+    sha256: str = ""
+    too_large: bool = False
+    gzip_ok: bool | None = None
+    head: bytes = b""
+    tail: bytes = b""
+    problems: list[str] = field(default_factory=list)
+
+
+def _chunks(stream) -> Iterator[bytes]:
+    if hasattr(stream, "chunks"):
+        yield from stream.chunks(CHUNK)
+        return
+    while True:
+        block = stream.read(CHUNK)
+        if not block:
+            return
+        yield block
+
+
+def stream_to_storage(stream, *, directory: str, suffix: str, compressed: bool, limit: int) -> StoredFile:
+    """Copy `stream` into STORAGE_ROOT/directory in chunks, hashing as it goes.
+
+    It is written under a temporary name and renamed only when complete and within
+    `limit`: a failed or refused upload leaves nothing behind. A gzip file is
+    decompressed on the way (and thrown away) to prove it is whole.
+    """
+    target_dir = storage_root() / directory
+    target_dir.mkdir(parents=True, exist_ok=True)
+    name = f"{uuid.uuid4().hex}{suffix}"
+    part = target_dir / f".{name}.part"
+    out = StoredFile()
+    digest = hashlib.sha256()
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if compressed else None
+    gzip_error = None
+    try:
+        with open(part, "wb") as fh:
+            for block in _chunks(stream):
+                out.size += len(block)
+                if out.size > limit:
+                    out.too_large = True
+                    # Keep reading (the client is still sending) but store nothing more.
+                    continue
+                digest.update(block)
+                fh.write(block)
+                if len(out.head) < 4096:
+                    out.head += block[: 4096 - len(out.head)]
+                out.tail = (out.tail + block)[-4096:]
+                if inflater is not None and gzip_error is None:
+                    try:
+                        # Bounded output: only proving it inflates, not keeping it.
+                        inflater.decompress(block, CHUNK)
+                        while inflater.unconsumed_tail:
+                            inflater.decompress(inflater.unconsumed_tail, CHUNK)
+                        if inflater.eof and inflater.unused_data:
+                            inflater = _next_member(inflater)
+                    except zlib.error as exc:
+                        gzip_error = str(exc)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if out.too_large:
+            part.unlink(missing_ok=True)
+            return out
+        if inflater is not None:
+            out.gzip_ok = gzip_error is None and inflater.eof
+        out.sha256 = digest.hexdigest()
+        final = target_dir / name
+        os.replace(part, final)
+        out.relative_path = str(final.relative_to(storage_root()))
+        return out
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+
+
+def _next_member(inflater):
+    """A gzip file may hold several members one after another."""
+    rest = inflater.unused_data
+    nxt = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    nxt.decompress(rest, CHUNK)
+    return nxt
+
+
+def discard(relative_path: str) -> None:
+    if relative_path:
+        (storage_root() / relative_path).unlink(missing_ok=True)
+
+
+DUCKDB_TYPES = {
+    "TINYINT": "integer", "SMALLINT": "integer", "INTEGER": "integer", "BIGINT": "integer",
+    "HUGEINT": "integer", "UTINYINT": "integer", "USMALLINT": "integer", "UINTEGER": "integer",
+    "UBIGINT": "integer", "FLOAT": "float", "DOUBLE": "float", "REAL": "float",
+    "VARCHAR": "string", "BOOLEAN": "boolean", "DATE": "date",
+}
+
+
+def contract_type(duckdb_type: str) -> str:
+    """DuckDB's type of a column in the contract's words."""
+    t = duckdb_type.upper()
+    if t.startswith("DECIMAL"):
+        return "float"
+    if t.startswith("TIMESTAMP"):
+        return "timestamp"
+    return DUCKDB_TYPES.get(t, t.lower())
+
+
+def _reader(fmt: str) -> str:
+    return {"parquet": "read_parquet", "csv": "read_csv", "jsonl": "read_json"}[fmt]
+
+
+def inspect_file(path: Path, fmt: str, compressed: bool, stored: StoredFile) -> dict[str, str]:
+    """The columns of a stored delivery; FileProblem naming what is wrong with it.
+
+    Cheap checks first (empty, magic numbers, a whole gzip stream), then the column
+    list from the Parquet footer or DuckDB's sniffing of the first rows.
+    """
+    if stored.size == 0:
+        raise FileProblem("The file is empty.")
+    head, tail = stored.head, stored.tail
+    if compressed:
+        if head[:2] != b"\x1f\x8b":
+            raise FileProblem("The name ends in .gz but the file is not gzip-compressed.")
+        if not stored.gzip_ok:
+            raise FileProblem("The gzip file is truncated or damaged: it does not decompress to the end.")
+        with gzip.open(path, "rb") as fh:
+            head = fh.read(4096)
+        if not head.strip():
+            raise FileProblem("The file is empty once decompressed.")
+    elif head[:2] == b"\x1f\x8b":
+        raise FileProblem("The file is gzip-compressed but its name does not end in .gz.")
+    if fmt == "parquet":
+        if head[:4] != b"PAR1":
+            raise FileProblem("The name says Parquet but the file is not a Parquet file.")
+        if tail[-4:] != b"PAR1":
+            raise FileProblem("The Parquet file is truncated: its footer is missing.")
+    else:
+        if head[:4] == b"PAR1":
+            raise FileProblem(f"The name says {fmt.upper()} but the file is a Parquet file.")
+        try:
+            text = head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start < len(head) - 4:  # a character cut by the 4 KB window is fine
+                raise FileProblem(f"The file is not UTF-8 text (byte {exc.start + 1}).") from None
+            text = head[: exc.start].decode("utf-8")
+        if not text.strip():
+            raise FileProblem("The file has no content.")
+        if fmt == "jsonl":
+            first = text.splitlines()[0]
+            try:
+                if not isinstance(json.loads(first), dict):
+                    raise ValueError
+            except ValueError:
+                raise FileProblem("The first line is not a JSON object: the file is not JSON Lines.") from None
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET threads TO 1")
+        # The reader comes from a fixed list and the path is a bound parameter.
+        rows = con.execute(f"DESCRIBE SELECT * FROM {_reader(fmt)}($1)", [str(path)]).fetchall()  # noqa: S608
+    except duckdb.Error as exc:
+        raise FileProblem(f"The file cannot be read as {fmt.upper()}: {str(exc).splitlines()[0]}") from None
+    finally:
+        con.close()
+    if not rows:
+        raise FileProblem("The file has no columns.")
+    return {name: contract_type(kind) for name, kind, *_ in rows}
+
+
+def schema_problems(found: dict[str, str], expected: dict[str, str]) -> list[str]:
+    """How the columns found differ from the feed's expected schema."""
+    problems = []
+    for column, kind in expected.items():
+        if column not in found:
+            problems.append(f"column '{column}' is missing")
+        elif found[column] != kind and not (kind == "float" and found[column] == "integer"):
+            problems.append(f"column '{column}' is {found[column]}, the feed expects {kind}")
+    return problems
+
+
+def iter_parquet_rows(path: Path, columns: list[str] | None = None) -> Iterator[dict]:
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    for batch in pf.iter_batches(batch_size=8192, columns=columns):
+        yield from batch.to_pylist()
+
+
+def parquet_columns(path: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    return list(pq.ParquetFile(path).schema_arrow.names)
+
+
+def head_rows(path: Path, n: int, columns: list[str] | None = None) -> list[dict]:
+    rows = []
+    for row in iter_parquet_rows(path, columns):
+        rows.append(row)
+        if len(rows) >= n:
+            break
+    return rows
+
+
+def distinct_keys(path: Path, columns: list[str]) -> Iterator[tuple]:
+    """Each distinct value of `columns` in a Parquet file, sorted, read out of core by DuckDB."""
+    import duckdb
+
+    present = [c for c in columns if c in parquet_columns(path)]
+    if not present:
+        return
+    cols = ", ".join('"' + c.replace('"', '""') + '"' for c in present)
+    con = duckdb.connect()
+    try:
+        # Only column names the file itself has reach the query, quoted as identifiers.
+        cursor = con.execute(
+            f"SELECT DISTINCT {cols} FROM read_parquet($1) ORDER BY ALL", [str(path)]  # noqa: S608
+        )
+        while True:
+            batch = cursor.fetchmany(8192)
+            if not batch:
+                return
+            yield from batch
+    finally:
+        con.close()
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_lines(header: list[str], rows: Iterable[Iterable]) -> Iterator[str]:
+    """CSV text one line at a time, for a streaming response."""
+    writer = csv.writer(_Echo())
+    yield writer.writerow(header)
+    for row in rows:
+        yield writer.writerow(["" if v is None else v for v in row])
+
+
+def parquet_as_csv(path: Path) -> Iterator[str]:
+    columns = parquet_columns(path)
+    return csv_lines(columns, ([row[c] for c in columns] for row in iter_parquet_rows(path)))
+
+
+def file_chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(CHUNK)
+            if not block:
+                return
+            yield block
+
+
+def bytes_io(data: bytes) -> io.BytesIO:
+    return io.BytesIO(data)
