@@ -1,0 +1,163 @@
+"""Co-learning through a real client: pages, the JSON API, the story export."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sourcewise.accounts import services as accounts
+from sourcewise.colearning import services
+from sourcewise.colearning.models import Challenge, Idea, Observation, StudyRun
+
+from .conftest import GOOD, HEADER, upload
+
+
+def _api(client, user, organization):
+    _token, secret = accounts.api_token_create(actor=user, organization=organization, name="t")
+    return {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+
+
+def _post_json(client, path, body, auth):
+    return client.post(path, json.dumps(body), content_type="application/json", **auth)
+
+
+def test_pages_walk_from_challenge_to_decision(world, login):
+    provider = login(world.provider.member, world.provider.organization)
+    response = provider.post(f"/co-learning/engagements/{world.engagement.pk}/challenges/new/", {
+        "problem": "Reduce the cost of the collections process", "outcome": "Cost down 20%",
+        "courage_access": "Shadow the arrears desk", "budget_shadowing_planned": "5000"})
+    challenge = Challenge.objects.get()
+    assert response.status_code == 302 and response["Location"] == challenge.get_absolute_url()
+    page = provider.get(challenge.get_absolute_url()).content.decode()
+    assert "Shadow the arrears desk" in page and "5000.00 planned" in page
+
+    response = provider.post(f"/co-learning/challenges/{challenge.pk}/sessions/", {
+        "kind": "shadowing", "held_on": "2026-01-12", "title": "Arrears desk", "provider_observers": "Sam"})
+    assert response.status_code == 422
+    assert "Record the consent" in response.content.decode()
+
+    provider.post(f"/co-learning/challenges/{challenge.pk}/observations/", {
+        "persona": "Customer in arrears", "experience": "Feels judged on calls"})
+    observation = Observation.objects.get()
+    assert observation.author_side == "provider"
+    provider.post(f"/co-learning/challenges/{challenge.pk}/insights/", {
+        "statement": "Shame stops early payers", "observations": [observation.pk]})
+    insight = challenge.insights.get()
+    provider.post(f"/co-learning/challenges/{challenge.pk}/ideas/", {
+        "title": "Callback slots", "insights": [insight.pk], "expected_impact": "More contacts",
+        "effort": "low", "test_proposed": "A/B for a month"})
+    idea = Idea.objects.get()
+
+    # The provider cannot decide; the client's manager can.
+    response = provider.post(f"/co-learning/ideas/{idea.pk}/decide/", {
+        "decision": "declined", "reason": "x", "version": idea.version})
+    assert response.status_code == 403
+    buyer = login(world.buyer.manager, world.buyer.organization)
+    buyer.post(f"/co-learning/ideas/{idea.pk}/decide/", {
+        "decision": "on_hold", "revisit_trigger": "After the new dialler is live", "version": idea.version})
+    idea.refresh_from_db()
+    assert idea.status == "on_hold"
+    story = buyer.get(f"/co-learning/challenges/{challenge.pk}/story/?format=md")
+    text = story.content.decode()
+    assert story["Content-Disposition"].endswith('.md"')
+    assert "## Decisions" in text and "On hold: Callback slots" in text and "After the new dialler" in text
+
+
+def test_study_page_shows_charts_and_keeps_results_on_bad_upload(world, login):
+    challenge = services.challenge_create(actor=world.buyer.member, engagement=world.engagement,
+                                          problem="Collections cost", outcome="Down")
+    study = services.study_create(actor=world.provider.member, challenge=challenge, name="Winter")
+    client = login(world.provider.member, world.provider.organization)
+    client.post(f"/co-learning/studies/{study.pk}/upload/", {"file": upload(GOOD)})
+    page = client.get(f"/co-learning/studies/{study.pk}/").content.decode()
+    assert "Right party contact rate" in page and "<polyline" in page
+    response = client.post(f"/co-learning/studies/{study.pk}/upload/",
+                           {"file": upload(HEADER.replace(",cost", "") + "2026-01-05,A1,r,1,1,1,1,1\n")},
+                           follow=True)
+    page = response.content.decode()
+    assert "missing column: cost" in page and "keeps its previous results" in page
+    study.refresh_from_db()
+    assert study.current_run.number == 1 and StudyRun.objects.count() == 2
+
+
+def test_outsider_gets_404_everywhere(world, login, challenge):
+    client = login(world.outsider.owner, world.outsider.organization)
+    assert client.get(challenge.get_absolute_url()).status_code == 404
+    assert client.get(f"/co-learning/challenges/{challenge.pk}/story/?format=md").status_code == 404
+    assert challenge.problem not in client.get("/co-learning/").content.decode()
+
+
+def test_api_challenge_flow_with_conflict_and_errors(world, client, challenge):
+    provider = _api(client, world.provider.member, world.provider.organization)
+    response = client.get(f"/api/v1/colearning/challenges?engagement_id={world.engagement.pk}", **provider)
+    assert [c["problem"] for c in response.json()["items"]] == [challenge.problem]
+    response = client.patch(f"/api/v1/colearning/challenges/{challenge.pk}",
+                            json.dumps({"version": 1, "budget_shadowing_spent": "2500"}),
+                            content_type="application/json", **provider)
+    assert response.status_code == 200 and response.json()["version"] == 2
+    response = client.patch(f"/api/v1/colearning/challenges/{challenge.pk}",
+                            json.dumps({"version": 1, "outcome": "x"}),
+                            content_type="application/json", **provider)
+    assert response.status_code == 409
+
+    response = _post_json(client, f"/api/v1/colearning/challenges/{challenge.pk}/observations",
+                          {"persona": "", "experience": "x"}, provider)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "persona"]
+    obs = _post_json(client, f"/api/v1/colearning/challenges/{challenge.pk}/observations",
+                     {"persona": "Agent", "experience": "Reads a script", "tags": ["script"]}, provider).json()
+    insight = _post_json(client, f"/api/v1/colearning/challenges/{challenge.pk}/insights",
+                         {"statement": "Scripts feel cold", "observation_ids": [obs["id"]]}, provider).json()
+    idea = _post_json(client, f"/api/v1/colearning/challenges/{challenge.pk}/ideas",
+                      {"title": "Warmer script", "insight_ids": [insight["id"]], "expected_impact": "Kept promises up",
+                       "test_proposed": "Two desks for a month"}, provider)
+    assert idea.status_code == 201
+    idea = idea.json()
+    decision = {"decision": "pursued", "version": idea["version"], "project_owner": "Viv",
+                "milestones": [{"title": "Pilot", "due_on": "2026-04-01"}]}
+    assert _post_json(client, f"/api/v1/colearning/ideas/{idea['id']}/decision", decision, provider).status_code == 403
+    buyer = _api(client, world.buyer.manager, world.buyer.organization)
+    decided = _post_json(client, f"/api/v1/colearning/ideas/{idea['id']}/decision", decision, buyer)
+    assert decided.status_code == 200
+    assert decided.json()["status"] == "pursued" and decided.json()["milestones"][0]["title"] == "Pilot"
+    stale = _post_json(client, f"/api/v1/colearning/ideas/{idea['id']}/decision", decision, buyer)
+    assert stale.status_code == 409
+
+
+def test_api_upload_names_bad_columns(world, client, challenge):
+    provider = _api(client, world.provider.member, world.provider.organization)
+    study = _post_json(client, f"/api/v1/colearning/challenges/{challenge.pk}/studies",
+                       {"name": "Winter", "grain": "week",
+                        "metrics": [{"name": "per_call", "formula": "sum(amount_collected) / count()"}]},
+                       provider).json()
+    ok = client.post(f"/api/v1/colearning/studies/{study['id']}/upload", {"file": upload(GOOD)}, **provider)
+    assert ok.status_code == 201 and ok.json()["status"] == "succeeded"
+    bad = client.post(f"/api/v1/colearning/studies/{study['id']}/upload",
+                      {"file": upload(HEADER.replace("account_id", "acct") + "2026-01-05,A1,r,1,1,1,x,1,1\n")},
+                      **provider)
+    assert bad.json()["status"] == "failed"
+    assert "missing column: account_id" in bad.json()["errors"][0]
+    assert "handle_seconds should be a number" in bad.json()["errors"][0]
+    current = client.get(f"/api/v1/colearning/studies/{study['id']}", **provider).json()
+    assert current["current_run"]["number"] == 1
+    assert "per_call" in current["results"]["metrics"]
+
+
+@pytest.mark.parametrize("mode", ["text", "semantic"])
+def test_api_library_share_requires_consent(world, client, challenge, mode):
+    provider = _api(client, world.provider.member, world.provider.organization)
+    learning = _post_json(client, f"/api/v1/colearning/challenges/{challenge.pk}/learnings",
+                          {"title": "Debt recovery calls", "body": "Northwind Bank debtors answer in the evening"},
+                          provider).json()
+    refused = client.post(f"/api/v1/colearning/learnings/{learning['id']}/share", **provider)
+    assert refused.status_code == 422 and "not consented" in refused.content.decode()
+    buyer = _api(client, world.buyer.manager, world.buyer.organization)
+    assert client.post(f"/api/v1/colearning/learnings/{learning['id']}/consent", **buyer).status_code == 200
+    shared = client.post(f"/api/v1/colearning/learnings/{learning['id']}/share", **provider)
+    assert shared.status_code == 201 and "Northwind" not in shared.content.decode()
+    q = "debtors" if mode == "text" else "customers owing money"
+    found = client.get(f"/api/v1/colearning/library?q={q}&mode={mode}", **provider).json()
+    assert [f["title"] for f in found] == ["Debt recovery calls"]
+    outsider = _api(client, world.outsider.owner, world.outsider.organization)
+    assert client.get(f"/api/v1/colearning/library?q={q}&mode={mode}", **outsider).json() == []
