@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from sourcewise.demo.story import DEMO_PASSWORD
@@ -14,6 +15,11 @@ def sign_in(page, email: str) -> None:
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+
+
+def violations(page) -> list[str]:
+    return [f"{v['id']}: {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+            for v in Axe().run(page).response["violations"]]
 
 
 def sign_out(page) -> None:
@@ -34,6 +40,7 @@ def test_collections_story_from_challenge_to_library(page):
     expect(page.locator("#ideas")).to_contain_text("Pursued")
     expect(page.locator("#ideas")).to_contain_text("Declined")
     expect(page.locator("#ideas")).to_contain_text("On hold")
+    found = {"challenge": violations(page)}
 
     page.get_by_text("Record an observation").click()
     page.get_by_label("Who (role or persona)").fill("Team leader")
@@ -45,6 +52,7 @@ def test_collections_story_from_challenge_to_library(page):
     # The data study: KPIs by month, charted; one segment at a time.
     page.get_by_role("link", name="Six months of early-collections calls", exact=True).click()
     expect(page.get_by_role("img", name=re.compile("Right party contact rate by period"))).to_be_visible()
+    found["study"] = violations(page)
     page.get_by_label("Segment").select_option("hardship")
     expect(page.locator("#results-body")).to_contain_text("segment hardship")
 
@@ -64,6 +72,7 @@ def test_collections_story_from_challenge_to_library(page):
     results = page.locator("#library-results")
     expect(results).to_contain_text("Call early-arrears customers when they can answer")
     expect(results).not_to_contain_text("Northwind")
+    found["library"] = violations(page)
     sign_out(page)
 
     # Northwind's vendor manager reads the story and downloads the report.
@@ -73,6 +82,8 @@ def test_collections_story_from_challenge_to_library(page):
     page.get_by_role("link", name="The story so far").click()
     expect(page.get_by_role("heading", name="5. Decisions")).to_be_visible()
     expect(page.locator("article")).to_contain_text("Our regulator expects a conversation")
+    found["story"] = violations(page)
+    assert {k: v for k, v in found.items() if v} == {}
     with page.expect_download() as download:
         page.get_by_role("link", name="Download as Markdown").click()
     assert download.value.suggested_filename == "reduce-the-cost-of-the-collections-process.md"
