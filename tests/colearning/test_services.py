@@ -242,3 +242,17 @@ def test_semantic_search_finds_meaning_without_shared_words(world, challenge):
     assert ranked[0].title == "Debt recovery calls"
     full_text = selectors.library(**scope, q="coaching", mode="text")
     assert [s.title for s in full_text] == ["Coaching agents"]
+
+
+def test_full_text_search_stems_words_on_postgresql(world, challenge):
+    from django.db import connection
+
+    learning = services.learning_create(actor=world.provider.member, challenge=challenge,
+                                        title="Debt recovery calls", body="Evening calls reach more debtors.")
+    services.learning_consent(actor=world.buyer.manager, learning=learning)
+    services.learning_share(actor=world.provider.member, learning=learning)
+    scope = {"user": world.provider.member, "organization": world.provider.organization}
+    found = [s.title for s in selectors.library(**scope, q="calling debtor", mode="text")]
+    # PostgreSQL stems ("calling" meets "calls"); SQLite matches substrings only.
+    assert found == (["Debt recovery calls"] if connection.vendor == "postgresql" else [])
+    assert [s.title for s in selectors.library(**scope, q="debtors", mode="text")] == ["Debt recovery calls"]

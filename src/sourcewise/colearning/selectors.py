@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from sourcewise.colearning import semantic
@@ -102,6 +103,9 @@ def library(*, user: Any, organization: Any = None, q: str = "", industry: str =
             process: str = "", tag: str = "", mode: str = "text") -> list[SharedLearning]:
     """Shared learnings the user may read, filtered, and searched in full text or semantically.
 
+    Full text is PostgreSQL's (English stemming, ranked, title first) where available, and
+    on SQLite every word as a case-insensitive substring.
+
     Semantic mode ranks every filtered learning by closeness to `q` (the library of one
     provider is small: hundreds, not millions), keeping those with any likeness.
     """
@@ -125,6 +129,15 @@ def library(*, user: Any, organization: Any = None, q: str = "", industry: str =
                 scored.append(item)
         scored.sort(key=lambda i: -i.score)
         return scored[:200]
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+
+        vector = (SearchVector("title", weight="A", config="english")
+                  + SearchVector("body", "process", "tags", weight="B", config="english"))
+        query = SearchQuery(q, search_type="websearch", config="english")
+        return list(queryset.annotate(document=vector, rank=SearchRank(vector, query))
+                    .filter(document=query).order_by("-rank", "-shared_at", "-pk")[:200])
+    # SQLite: every word must appear somewhere (case-insensitive).
     words = q.split()
     text_filter = Q()
     for word in words[:10]:
