@@ -161,3 +161,31 @@ def test_api_library_share_requires_consent(world, client, challenge, mode):
     assert [f["title"] for f in found] == ["Debt recovery calls"]
     outsider = _api(client, world.outsider.owner, world.outsider.organization)
     assert client.get(f"/api/v1/colearning/library?q={q}&mode={mode}", **outsider).json() == []
+
+
+def test_engagement_card_story_page_and_milestones(world, login, challenge):
+    import datetime as dt
+
+    observation = services.observation_create(actor=world.provider.member, challenge=challenge,
+                                              persona="Agent", experience="Busy")
+    insight = services.insight_create(actor=world.provider.member, challenge=challenge,
+                                      statement="Agents are overloaded", observations=[observation])
+    idea = services.idea_create(actor=world.provider.member, challenge=challenge, title="Fewer calls",
+                                insights=[insight], expected_impact="x", test_proposed="y")
+    services.idea_decide(actor=world.buyer.manager, idea=idea, decision="pursued", project_owner="Viv",
+                         milestones=[("Pilot", dt.date(2026, 4, 1))])
+    milestone = idea.milestones.get()
+    client = login(world.provider.member, world.provider.organization)
+    card = client.get(f"/engagements/{world.engagement.pk}/").content.decode()
+    assert challenge.problem in card and "1 observation, 1 idea" in card
+    page = client.get(f"/co-learning/challenges/{challenge.pk}/story/").content.decode()
+    assert "5. Decisions" in page and "owner Viv" in page and "Agents are overloaded" in page
+
+    viewer = login(world.buyer.viewer, world.buyer.organization)
+    assert viewer.post(f"/co-learning/milestones/{milestone.pk}/done/").status_code == 403
+    client = login(world.provider.member, world.provider.organization)
+    client.post(f"/co-learning/milestones/{milestone.pk}/done/")
+    milestone.refresh_from_db()
+    assert milestone.done
+    assert "Pilot (2026-04-01, done)" in client.get(
+        f"/co-learning/challenges/{challenge.pk}/story/?format=md").content.decode()

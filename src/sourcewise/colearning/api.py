@@ -369,6 +369,7 @@ def create_insight(request: HttpRequest, challenge_id: int, payload: InsightIn):
 
 
 class MilestoneOut(Schema):
+    id: int
     title: str
     due_on: dt.date | None
     done: bool
@@ -482,6 +483,14 @@ def decide_idea(request: HttpRequest, idea_id: int, payload: DecisionIn):
         project_owner=payload.project_owner,
         milestones=[(m.title, m.due_on) for m in payload.milestones], organization=request.organization)
     return _ideas(Idea.objects.filter(pk=idea.pk)).get()
+
+
+@router.post("/colearning/milestones/{milestone_id}/done", response={200: MilestoneOut, **WRITE_ERRORS},
+             summary="Mark a milestone of a pursued idea done")
+def complete_milestone(request: HttpRequest, milestone_id: int):
+    milestone = selectors.milestone_get(**_scope(request), pk=milestone_id)
+    return services.milestone_complete(actor=request.user, milestone=milestone,
+                                       organization=request.organization)
 
 
 @router.post("/colearning/ideas/{idea_id}/tests", response={201: IdeaTestOut, **WRITE_ERRORS},

@@ -14,6 +14,7 @@ from sourcewise.colearning.models import (
     Idea,
     Insight,
     Learning,
+    Milestone,
     Observation,
     ResearchSession,
     SharedLearning,
@@ -78,6 +79,10 @@ def insight_get(*, user: Any, organization: Any = None, pk: Any) -> Insight:
 def idea_get(*, user: Any, organization: Any = None, pk: Any) -> Idea:
     return _get(Idea, user=user, organization=organization, pk=pk,
                 related=("challenge__engagement__buyer", "challenge__engagement__provider"))
+
+
+def milestone_get(*, user: Any, organization: Any = None, pk: Any) -> Milestone:
+    return _get(Milestone, user=user, organization=organization, pk=pk, related=("idea__challenge",))
 
 
 def learning_get(*, user: Any, organization: Any = None, pk: Any) -> Learning:

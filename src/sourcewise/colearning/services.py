@@ -558,6 +558,22 @@ def idea_decide(
 
 
 @transaction.atomic
+def milestone_complete(*, actor: User, milestone: Milestone, organization: Any = None) -> Milestone:
+    """Mark a step of a pursued idea's project done (either side's members)."""
+    milestone = Milestone.objects.select_for_update().select_related(
+        "idea__challenge__engagement").get(pk=milestone.pk)
+    membership = _writer(actor, milestone.idea.challenge.engagement, organization)
+    if milestone.done:
+        raise ValidationError("This milestone is already done.")
+    milestone.done = True
+    milestone.save(update_fields=["done"])
+    audit.record(actor=actor, action="colearning.milestone.complete", obj=milestone,
+                 organization=membership.organization,
+                 changes={"done": {"before": False, "after": True}})
+    return milestone
+
+
+@transaction.atomic
 def idea_test_create(*, actor: User, idea: Idea, hypothesis: str, metric: str, result: str = "",
                      outcome: str = "running", organization: Any = None) -> IdeaTest:
     """A test of an idea: hypothesis, the metric that judges it, and its result."""

@@ -25,6 +25,8 @@ urlpatterns = [
     path("co-learning/studies/<int:pk>/upload/", views.study_upload, name="colearning_study_upload"),
     path("co-learning/ideas/<int:pk>/decide/", views.idea_decide, name="colearning_idea_decide"),
     path("co-learning/ideas/<int:pk>/tests/", views.idea_test_create, name="colearning_idea_test_create"),
+    path("co-learning/milestones/<int:pk>/done/", views.milestone_complete,
+         name="colearning_milestone_complete"),
     path("co-learning/learnings/<int:pk>/consent/", views.learning_consent, name="colearning_learning_consent"),
     path("co-learning/learnings/<int:pk>/share/", views.learning_share, name="colearning_learning_share"),
 ]

@@ -271,6 +271,16 @@ def idea_decide(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
+def milestone_complete(request: HttpRequest, pk: int) -> HttpResponse:
+    milestone = selectors.milestone_get(**_scope(request), pk=pk)
+    return perform(request, lambda: services.milestone_complete(
+        actor=request.user, milestone=milestone, organization=request.organization),
+        success=f"Milestone done: {milestone.title}.",
+        then=f"{milestone.idea.challenge.get_absolute_url()}#idea-{milestone.idea_id}")
+
+
+@login_required
+@require_POST
 def idea_test_create(request: HttpRequest, pk: int) -> HttpResponse:
     idea = selectors.idea_get(**_scope(request), pk=pk)
     form = forms.IdeaTestForm(request.POST)
