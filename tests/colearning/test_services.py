@@ -197,13 +197,13 @@ def test_shared_learning_never_reveals_the_client(world, challenge):
     challenge.engagement.buyer.save()
     body = ("Northwind Bank customers (e.g. account ACC-100234, jo@customer.test, +44 20 7946 0958) "
             "told Manager of Northwind Bank and manager@northwind.test that northwind letters felt "
-            "threatening; Northwind's agents agreed.")
+            "threatening; Northwind's agents agreed, and so did Mrs Okafor.")
     learning = _learning(world, challenge, body)
     services.learning_consent(actor=world.buyer.manager, learning=learning)
     shared = services.learning_share(actor=world.provider.member, learning=learning)
     text = " ".join([shared.title, shared.body, shared.tags, shared.process])
     for secret in ("Northwind", "northwind", "ACC-100234", "jo@customer.test", "7946",
-                   "manager@northwind.test", "Manager of Northwind Bank"):
+                   "manager@northwind.test", "Manager of Northwind Bank", "Okafor"):
         assert secret not in text
     assert "[the client]" in shared.body and "[customer id]" in shared.body
     with pytest.raises(ValidationError, match="already"):

@@ -2,7 +2,8 @@
 
 Removed: the client's name and short name (and the distinctive words of its name),
 its people's names and email addresses, and anything that looks like a customer
-identifier (account or customer numbers, email addresses, phone numbers).
+identifier (account or customer numbers, email addresses, phone numbers, people named
+with a title such as "Mrs Okafor").
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ GENERIC = {
 EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 PHONE_RE = re.compile(r"(?<![\w])\+?\d[\d ()-]{7,}\d(?![\w])")
 # Account or customer numbers: letters and at least four digits (ACC-10023, C123456), or long digit runs.
+# A customer named with a title: "Mrs Okafor", "Dr. Jane Smith".
+TITLED_RE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.?(?:\s+[A-Z][\w'-]+){1,2}")
 ID_RE = re.compile(r"\b(?:[A-Za-z]{1,5}[-_#]?\d{4,}|\d{5,})\b")
 
 
@@ -64,6 +67,7 @@ def for_client(client: Organization) -> Callable[[str], str]:
         if person_re is not None:
             text = person_re.sub(PERSON, text)
         text = PHONE_RE.sub(PHONE, text)
+        text = TITLED_RE.sub(PERSON, text)
         return ID_RE.sub(CUSTOMER_ID, text)
 
     return scrub
