@@ -189,3 +189,23 @@ def test_engagement_card_story_page_and_milestones(world, login, challenge):
     assert milestone.done
     assert "Pilot (2026-04-01, done)" in client.get(
         f"/co-learning/challenges/{challenge.pk}/story/?format=md").content.decode()
+
+
+def test_api_study_metrics_put(world, client, challenge):
+    provider = _api(client, world.provider.member, world.provider.organization)
+    study = _post_json(client, f"/api/v1/colearning/challenges/{challenge.pk}/studies", {"name": "W"},
+                       provider).json()
+    client.post(f"/api/v1/colearning/studies/{study['id']}/upload", {"file": upload(GOOD)}, **provider)
+    current = client.get(f"/api/v1/colearning/studies/{study['id']}", **provider).json()
+    body = {"version": current["version"], "metrics": [{"name": "avg_cost", "formula": "avg(cost)"}]}
+    response = client.put(f"/api/v1/colearning/studies/{study['id']}/metrics", json.dumps(body),
+                          content_type="application/json", **provider)
+    assert response.status_code == 200 and "avg_cost" in response.json()["results"]["metrics"]
+    stale = client.put(f"/api/v1/colearning/studies/{study['id']}/metrics", json.dumps(body),
+                       content_type="application/json", **provider)
+    assert stale.status_code == 409
+    bad = client.put(f"/api/v1/colearning/studies/{study['id']}/metrics",
+                     json.dumps({"version": response.json()["version"],
+                                 "metrics": [{"name": "x", "formula": "sum(account_id)"}]}),
+                     content_type="application/json", **provider)
+    assert bad.status_code == 422 and "needs a number" in bad.content.decode()

@@ -256,3 +256,21 @@ def test_full_text_search_stems_words_on_postgresql(world, challenge):
     # PostgreSQL stems ("calling" meets "calls"); SQLite matches substrings only.
     assert found == (["Debt recovery calls"] if connection.vendor == "postgresql" else [])
     assert [s.title for s in selectors.library(**scope, q="debtors", mode="text")] == ["Debt recovery calls"]
+
+
+def test_changing_metrics_recomputes_or_changes_nothing(world, challenge):
+    study = services.study_create(actor=world.provider.member, challenge=challenge, name="Winter")
+    first = services.study_upload(actor=world.provider.member, study=study, upload=upload(GOOD))
+    with pytest.raises(ValidationError, match="unknown column: payments"):
+        services.study_set_metrics(actor=world.provider.member, study=study,
+                                   metrics="paid = sum(payments)", expected_version=study.version)
+    study.refresh_from_db()
+    assert study.metrics == [] and study.current_run_id == first.pk
+    services.study_set_metrics(actor=world.buyer.member, study=study, expected_version=study.version,
+                               metrics="kept_amount = sum(amount_collected) / count(promise_kept)")
+    study.refresh_from_db()
+    assert study.current_run.number == 2 and study.current_run.file.name == first.file.name
+    overall = [r for r in study.current_run.results["rows"] if r["segment"] is None]
+    assert overall[0]["kept_amount"] == 50.0
+    with pytest.raises(Conflict):
+        services.study_set_metrics(actor=world.buyer.member, study=study, metrics="", expected_version=1)

@@ -259,6 +259,7 @@ class StudyRunOut(Schema):
 
 class StudyOut(Schema):
     id: int
+    version: int
     challenge_id: int
     name: str
     grain: Literal["week", "month"]
@@ -300,6 +301,22 @@ def create_study(request: HttpRequest, challenge_id: int, payload: StudyIn):
             summary="A study and its current results")
 def get_study(request: HttpRequest, study_id: int):
     return selectors.study_get(**_scope(request), pk=study_id)
+
+
+class MetricsIn(InputSchema):
+    version: int = Field(description="The study's version you read; if it changed since: 409.")
+    metrics: list[MetricDef] = Field(description="Replaces the study's own metrics.")
+
+
+@router.put("/colearning/studies/{study_id}/metrics",
+            response={200: StudyOut, 409: ErrorOut, **WRITE_ERRORS}, summary="Change a study's own metrics")
+def set_study_metrics(request: HttpRequest, study_id: int, payload: MetricsIn):
+    """The metrics are computed over the current data first; one that does not fit it is refused
+    (422, naming it) and nothing changes."""
+    study = selectors.study_get(**_scope(request), pk=study_id)
+    return services.study_set_metrics(actor=request.user, study=study, expected_version=payload.version,
+                                      metrics=[m.model_dump() for m in payload.metrics],
+                                      organization=request.organization)
 
 
 @router.get("/colearning/studies/{study_id}/runs", response={200: list[StudyRunOut], **READ_ERRORS},

@@ -66,6 +66,14 @@ class StudyForm(forms.Form):
     )
 
 
+class MetricsForm(forms.Form):
+    metrics = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, label="Your own metrics",
+        help_text="One per line, name = formula. Aggregates: count, count_distinct, sum, avg, min, max, share.",
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+
 class UploadForm(forms.Form):
     file = forms.FileField(label="Call records (CSV with a header row)")
 

@@ -352,11 +352,44 @@ def study_create(*, actor: User, challenge: Challenge, name: str, grain: str = "
     return study
 
 
-def study_metrics(study: DataStudy) -> dict[str, kpi.Metric]:
+def study_metrics(study: DataStudy, own: list[dict[str, str]] | None = None) -> dict[str, kpi.Metric]:
+    """The collections KPI set and the study's own metrics (or `own`, when changing them)."""
     metrics = {name: kpi.parse_metric(text) for name, text in kpi.COLLECTIONS_METRICS.items()}
-    for item in study.metrics:
+    for item in study.metrics if own is None else own:
         metrics[item["name"]] = kpi.parse_metric(item["formula"])
     return metrics
+
+
+def _compute(study: DataStudy, stored: str, own: list[dict[str, str]] | None = None) -> kpi.KpiResult:
+    return kpi.compute_file_kpis(
+        default_storage.path(stored), metrics=study_metrics(study, own), time_column="call_date",
+        grain=study.grain, segment_column=study.segment_column or None,
+        required=kpi.COLLECTIONS_COLUMNS,
+    )
+
+
+def _record_run(*, locked: DataStudy, actor: User, stored: str, original: str, size: int,
+                result: kpi.KpiResult | None, errors: list[str]) -> tuple[StudyRun, dict[str, Any]]:
+    """A run of `locked` (already locked); a successful one becomes the current one."""
+    number = (locked.runs.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+    run = StudyRun.objects.create(
+        study=locked, number=number, file=stored, file_name=original, size_bytes=size,
+        status=StudyRun.Status.FAILED if errors else StudyRun.Status.SUCCEEDED,
+        errors=errors, row_count=result.row_count if result else None,
+        results={"grain": locked.grain, "metrics": list(study_metrics(locked)),
+                 "rows": result.rows} if result else {},
+        uploaded_by=actor,
+    )
+    changes: dict[str, Any] = {"run": {"before": None, "after": number},
+                               "status": {"before": None, "after": run.status}}
+    if not errors:
+        changes["current_run"] = {"before": locked.current_run_id, "after": run.pk}
+        locked.current_run = run
+        locked.version += 1
+        locked.save(update_fields=["current_run", "version", "metrics"])
+    else:
+        changes["errors"] = {"before": None, "after": errors}
+    return run, changes
 
 
 def study_upload(*, actor: User, study: DataStudy, upload: Any, organization: Any = None) -> StudyRun:
@@ -374,35 +407,14 @@ def study_upload(*, actor: User, study: DataStudy, upload: Any, organization: An
     stored, size = _store_upload(upload, f"colearning/studies/{study.pk}")
     # Computing can take a while; no transaction is held open meanwhile.
     try:
-        result = kpi.compute_file_kpis(
-            default_storage.path(stored), metrics=study_metrics(study),
-            time_column="call_date", grain=study.grain,
-            segment_column=study.segment_column or None, required=kpi.COLLECTIONS_COLUMNS,
-        )
-        errors: list[str] = []
+        result, errors = _compute(study, stored), []
     except kpi.MetricError as exc:
         result, errors = None, [str(exc)]
     try:
         with transaction.atomic():
             locked = DataStudy.objects.select_for_update().get(pk=study.pk)
-            number = (locked.runs.order_by("-number").values_list("number", flat=True).first() or 0) + 1
-            run = StudyRun.objects.create(
-                study=locked, number=number, file=stored, file_name=original, size_bytes=size,
-                status=StudyRun.Status.FAILED if errors else StudyRun.Status.SUCCEEDED,
-                errors=errors, row_count=result.row_count if result else None,
-                results={"grain": locked.grain, "metrics": list(study_metrics(locked)),
-                         "rows": result.rows} if result else {},
-                uploaded_by=actor,
-            )
-            changes = {"run": {"before": None, "after": number},
-                       "status": {"before": None, "after": run.status}}
-            if not errors:
-                changes["current_run"] = {"before": locked.current_run_id, "after": run.pk}
-                locked.current_run = run
-                locked.version += 1
-                locked.save(update_fields=["current_run", "version"])
-            else:
-                changes["errors"] = {"before": None, "after": errors}
+            run, changes = _record_run(locked=locked, actor=actor, stored=stored, original=original,
+                                       size=size, result=result, errors=errors)
             audit.record(actor=actor, action="colearning.study.upload", obj=locked,
                          organization=membership.organization, changes=changes)
     except BaseException:
@@ -410,6 +422,45 @@ def study_upload(*, actor: User, study: DataStudy, upload: Any, organization: An
         raise
     study.refresh_from_db()
     return run
+
+
+def study_set_metrics(*, actor: User, study: DataStudy, metrics: Any, expected_version: int | None = None,
+                      organization: Any = None) -> DataStudy:
+    """Change the study's own metrics and recompute its current data with them.
+
+    The new metrics are computed first: a formula that does not fit the data (an unknown
+    column, text where a number is needed) is refused by name and nothing changes.
+    """
+    membership = _writer(actor, study.challenge.engagement, organization)
+    own = _clean_metrics(metrics)
+    current = study.current_run
+    result = None
+    if current is not None:
+        try:
+            result = _compute(study, current.file.name, own)
+        except kpi.MetricError as exc:
+            raise ValidationError({"metrics": str(exc)}) from None
+    with transaction.atomic():
+        locked = DataStudy.objects.select_for_update().get(pk=study.pk)
+        if expected_version is not None and expected_version != locked.version:
+            raise Conflict("Someone changed this study after you opened it. Reload, then change "
+                           "the metrics again.")
+        if locked.current_run_id != (current.pk if current else None):
+            raise Conflict("New data was uploaded meanwhile. Reload, then change the metrics again.")
+        changes: dict[str, Any] = {"metrics": {"before": locked.metrics, "after": own}}
+        locked.metrics = own
+        if current is not None:
+            _run, run_changes = _record_run(locked=locked, actor=actor, stored=current.file.name,
+                                            original=current.file_name, size=current.size_bytes,
+                                            result=result, errors=[])
+            changes.update(run_changes)
+        else:
+            locked.version += 1
+            locked.save(update_fields=["metrics", "version"])
+        audit.record(actor=actor, action="colearning.study.metrics", obj=locked,
+                     organization=membership.organization, changes=changes)
+    study.refresh_from_db()
+    return study
 
 
 # --- Insights, ideas, decisions, tests -----------------------------------------

@@ -23,6 +23,7 @@ urlpatterns = [
          name="colearning_session_attachment"),
     path("co-learning/studies/<int:pk>/", views.study_detail, name="colearning_study"),
     path("co-learning/studies/<int:pk>/upload/", views.study_upload, name="colearning_study_upload"),
+    path("co-learning/studies/<int:pk>/metrics/", views.study_metrics, name="colearning_study_metrics"),
     path("co-learning/ideas/<int:pk>/decide/", views.idea_decide, name="colearning_idea_decide"),
     path("co-learning/ideas/<int:pk>/tests/", views.idea_test_create, name="colearning_idea_test_create"),
     path("co-learning/milestones/<int:pk>/done/", views.milestone_complete,

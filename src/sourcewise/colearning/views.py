@@ -177,12 +177,18 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _render_study(request, study, forms.UploadForm())
 
 
-def _render_study(request, study, form, status: int = 200) -> HttpResponse:
+def _metrics_form(study) -> forms.MetricsForm:
+    lines = "\n".join(f"{m['name']} = {m['formula']}" for m in study.metrics)
+    return forms.MetricsForm(initial={"metrics": lines, "version": study.version})
+
+
+def _render_study(request, study, form, status: int = 200, metrics_form=None) -> HttpResponse:
     run = study.current_run
     segment = request.GET.get("segment") or ""
     return render_page(request, "colearning/study_detail.html", {
         "study": study, "challenge": study.challenge, "engagement": study.challenge.engagement,
         "form": form, "runs": study.runs.select_related("uploaded_by")[:20], "run": run,
+        "metrics_form": metrics_form or _metrics_form(study),
         "charts": study_charts(run, segment=segment or None) if run else [],
         "segments": sorted({r["segment"] for r in run.results.get("rows", []) if r["segment"]}) if run else [],
         "segment": segment, "summary": story.kpi_summary(run),
@@ -208,6 +214,26 @@ def study_upload(request: HttpRequest, pk: int) -> HttpResponse:
                                + " The study keeps its previous results.")
             return redirect(study)
     return _render_study(request, study, form, status=422)
+
+
+@login_required
+@require_POST
+def study_metrics(request: HttpRequest, pk: int) -> HttpResponse:
+    study = selectors.study_get(**_scope(request), pk=pk)
+    form = forms.MetricsForm(request.POST)
+    if form.is_valid():
+        try:
+            services.study_set_metrics(actor=request.user, study=study, metrics=form.cleaned_data["metrics"],
+                                       expected_version=form.cleaned_data.get("version"),
+                                       organization=request.organization)
+        except ValidationError as exc:
+            add_form_errors(form, exc)
+        except Conflict as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Metrics saved and computed over the current data.")
+            return redirect(study)
+    return _render_study(request, study, forms.UploadForm(), status=422, metrics_form=form)
 
 
 @login_required
