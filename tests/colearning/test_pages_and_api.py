@@ -209,3 +209,55 @@ def test_api_study_metrics_put(world, client, challenge):
                                  "metrics": [{"name": "x", "formula": "sum(account_id)"}]}),
                      content_type="application/json", **provider)
     assert bad.status_code == 422 and "needs a number" in bad.content.decode()
+
+
+def test_challenge_page_queries_do_not_grow_with_its_rows(world, login, challenge):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = login(world.buyer.manager, world.buyer.organization)
+
+    def add_round(n):
+        obs = services.observation_create(actor=world.provider.member, challenge=challenge,
+                                          persona=f"Persona {n}", experience="x", tags="a, b")
+        insight = services.insight_create(actor=world.provider.member, challenge=challenge,
+                                          statement=f"Insight {n}", observations=[obs])
+        idea = services.idea_create(actor=world.provider.member, challenge=challenge, title=f"Idea {n}",
+                                    insights=[insight], expected_impact="x", test_proposed="y")
+        services.idea_decide(actor=world.buyer.manager, idea=idea, decision="pursued", project_owner="V",
+                             milestones=[("M", None)])
+        services.learning_create(actor=world.provider.member, challenge=challenge, title=f"L {n}", body="b")
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(challenge.get_absolute_url()).status_code == 200
+        return len(queries)
+
+    add_round(1)
+    one = count()
+    add_round(2)
+    add_round(3)
+    assert count() == one
+
+
+def test_api_session_and_attachment(world, client, login, challenge):
+    provider = _api(client, world.provider.member, world.provider.organization)
+    refused = _post_json(client, f"/api/v1/colearning/challenges/{challenge.pk}/sessions",
+                         {"kind": "interview", "held_on": "2026-02-01", "title": "Call-back interviews",
+                          "provider_observers": "Sam"}, provider)
+    assert refused.status_code == 422 and "consent" in refused.content.decode()
+    session = _post_json(client, f"/api/v1/colearning/challenges/{challenge.pk}/sessions",
+                         {"kind": "interview", "held_on": "2026-02-01", "title": "Call-back interviews",
+                          "provider_observers": "Sam", "consent": True, "tags": ["Timing"]}, provider).json()
+    assert session["tags"] == ["timing"] and session["has_attachment"] is False
+    attached = client.post(f"/api/v1/colearning/sessions/{session['id']}/attachment",
+                           {"file": upload("consent forms", "consent.txt")}, **provider)
+    assert attached.status_code == 200 and attached.json()["has_attachment"] is True
+    again = client.post(f"/api/v1/colearning/sessions/{session['id']}/attachment",
+                        {"file": upload("other", "other.txt")}, **provider)
+    assert again.status_code == 422
+    page = login(world.buyer.member, world.buyer.organization)
+    download = page.get(f"/co-learning/sessions/{session['id']}/attachment/")
+    assert b"".join(download.streaming_content) == b"consent forms"
+    outsider = login(world.outsider.owner, world.outsider.organization)
+    assert outsider.get(f"/co-learning/sessions/{session['id']}/attachment/").status_code == 404

@@ -195,6 +195,15 @@ def create_session(request: HttpRequest, challenge_id: int, payload: SessionIn):
         actor=request.user, challenge=challenge, organization=request.organization, **payload.model_dump()))
 
 
+@router.post("/colearning/sessions/{session_id}/attachment", response={200: SessionOut, **WRITE_ERRORS},
+             summary="Attach a file to a session")
+def attach_to_session(request: HttpRequest, session_id: int, file: File[UploadedFile]):
+    """Multipart upload; a session keeps its first attachment (evidence is not replaced)."""
+    session = selectors.session_get(**_scope(request), pk=session_id)
+    return services.research_session_attach(actor=request.user, session=session, upload=file,
+                                            organization=request.organization)
+
+
 class ObservationOut(Schema):
     id: int
     challenge_id: int

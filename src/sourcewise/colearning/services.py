@@ -249,6 +249,33 @@ def research_session_create(
     return session
 
 
+def research_session_attach(*, actor: User, session: ResearchSession, upload: Any,
+                            organization: Any = None) -> ResearchSession:
+    """Attach a file (notes, photos of the desk, a consent form) to a session that has none.
+
+    An attachment is evidence: it is never replaced.
+    """
+    membership = _writer(actor, session.challenge.engagement, organization)
+    if session.attachment:
+        raise ValidationError({"file": "This session already has an attachment; it is kept as it was."})
+    stored, _size = _store_upload(upload, "colearning/attachments")
+    try:
+        with transaction.atomic():
+            locked = ResearchSession.objects.select_for_update().get(pk=session.pk)
+            if locked.attachment:
+                raise ValidationError({"file": "This session already has an attachment; it is kept as it was."})
+            locked.attachment = stored
+            locked.attachment_name = Path(getattr(upload, "name", "") or "attachment").name[:200]
+            locked.save(update_fields=["attachment", "attachment_name"])
+            audit.record(actor=actor, action="colearning.research.attach", obj=locked,
+                         organization=membership.organization,
+                         changes={"attachment_name": {"before": None, "after": locked.attachment_name}})
+    except BaseException:
+        _remove_stored(stored)
+        raise
+    return locked
+
+
 @transaction.atomic
 def observation_create(
     *, actor: User, challenge: Challenge, persona: str, experience: str, pain_points: str = "",
