@@ -261,3 +261,15 @@ def test_api_session_and_attachment(world, client, login, challenge):
     assert b"".join(download.streaming_content) == b"consent forms"
     outsider = login(world.outsider.owner, world.outsider.organization)
     assert outsider.get(f"/co-learning/sessions/{session['id']}/attachment/").status_code == 404
+
+
+def test_study_page_polls_while_a_large_upload_is_computed(world, login, challenge, settings):
+    settings.COLEARNING_INLINE_MAX_BYTES = 10
+    study = services.study_create(actor=world.provider.member, challenge=challenge, name="Big")
+    client = login(world.provider.member, world.provider.organization)
+    response = client.post(f"/co-learning/studies/{study.pk}/upload/", {"file": upload(GOOD)}, follow=True)
+    page = response.content.decode()
+    assert "being computed" in page and "Computing 1 upload" in page and 'hx-trigger="every 3s"' in page
+    services.study_run_compute(run_id=StudyRun.objects.get().pk)
+    page = client.get(f"/co-learning/studies/{study.pk}/").content.decode()
+    assert "every 3s" not in page and "Right party contact rate" in page

@@ -274,3 +274,31 @@ def test_changing_metrics_recomputes_or_changes_nothing(world, challenge):
     assert overall[0]["kept_amount"] == 50.0
     with pytest.raises(Conflict):
         services.study_set_metrics(actor=world.buyer.member, study=study, metrics="", expected_version=1)
+
+
+def test_large_upload_is_computed_by_a_task_and_a_retry_changes_nothing(
+        world, challenge, settings, django_capture_on_commit_callbacks):
+    settings.COLEARNING_INLINE_MAX_BYTES = 10
+    study = services.study_create(actor=world.provider.member, challenge=challenge, name="Big")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        run = services.study_upload(actor=world.provider.member, study=study, upload=upload(GOOD))
+    assert run.status == StudyRun.Status.PENDING and len(callbacks) == 1
+    assert DataStudy.objects.get(pk=study.pk).current_run is None
+    callbacks[0]()  # the task is enqueued after commit; tests run it at once (ImmediateBackend)
+    run.refresh_from_db()
+    assert run.status == StudyRun.Status.SUCCEEDED and run.row_count == 3
+    assert DataStudy.objects.get(pk=study.pk).current_run_id == run.pk
+    assert services.study_run_compute(run_id=run.pk) is None  # a repeated task does nothing
+    assert AuditEvent.objects.filter(action="colearning.study.compute").count() == 1
+
+
+def test_a_slow_older_run_does_not_replace_a_newer_current_one(world, challenge, settings):
+    study = services.study_create(actor=world.provider.member, challenge=challenge, name="Race")
+    settings.COLEARNING_INLINE_MAX_BYTES = 10
+    pending = services.study_upload(actor=world.provider.member, study=study, upload=upload(GOOD))
+    settings.COLEARNING_INLINE_MAX_BYTES = 10**6
+    newer = services.study_upload(actor=world.provider.member, study=study, upload=upload(GOOD))
+    services.study_run_compute(run_id=pending.pk)
+    pending.refresh_from_db()
+    assert pending.status == StudyRun.Status.SUCCEEDED
+    assert DataStudy.objects.get(pk=study.pk).current_run_id == newer.pk

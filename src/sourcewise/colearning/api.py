@@ -260,7 +260,8 @@ class StudyRunOut(Schema):
     id: int
     number: int
     file_name: str
-    status: Literal["succeeded", "failed"]
+    status: Literal["pending", "succeeded", "failed"] = Field(
+        description="pending while a large file is computed in the background.")
     errors: list[str] = Field(description="Why the data was not used: missing or mistyped columns.")
     row_count: int | None
     created_at: dt.datetime

@@ -177,6 +177,7 @@ class StudyRun(TenantModel):
     """One upload of a study's data and what became of it; a failed run keeps its error."""
 
     class Status(models.TextChoices):
+        PENDING = "pending", "Computing"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 

@@ -419,12 +419,17 @@ def _record_run(*, locked: DataStudy, actor: User, stored: str, original: str, s
     return run, changes
 
 
+# Files up to this size are computed during the upload; larger ones by a background task.
+INLINE_MAX_BYTES = 20 * 1024**2
+
+
 def study_upload(*, actor: User, study: DataStudy, upload: Any, organization: Any = None) -> StudyRun:
     """Upload call-centre data and compute the study's KPIs over time.
 
     The file is streamed to storage and checked first: missing or mistyped columns are
     named, the run is recorded as failed, and the study keeps its previous results.
-    Only a run that succeeds becomes the study's current one.
+    Only a run that succeeds becomes the study's current one. A large file is computed
+    by a task: its run is pending until then.
     """
     engagement = study.challenge.engagement
     membership = _writer(actor, engagement, organization)
@@ -432,22 +437,71 @@ def study_upload(*, actor: User, study: DataStudy, upload: Any, organization: An
     if not original.lower().endswith((".csv", ".parquet")):
         raise ValidationError({"file": "Upload a CSV file (with a header row) or a Parquet file."})
     stored, size = _store_upload(upload, f"colearning/studies/{study.pk}")
-    # Computing can take a while; no transaction is held open meanwhile.
-    try:
-        result, errors = _compute(study, stored), []
-    except kpi.MetricError as exc:
-        result, errors = None, [str(exc)]
+    inline = size <= getattr(settings, "COLEARNING_INLINE_MAX_BYTES", INLINE_MAX_BYTES)
+    result, errors = None, []
+    if inline:
+        # Computing can take a while; no transaction is held open meanwhile.
+        try:
+            result = _compute(study, stored)
+        except kpi.MetricError as exc:
+            errors = [str(exc)]
     try:
         with transaction.atomic():
             locked = DataStudy.objects.select_for_update().get(pk=study.pk)
-            run, changes = _record_run(locked=locked, actor=actor, stored=stored, original=original,
-                                       size=size, result=result, errors=errors)
+            if inline:
+                run, changes = _record_run(locked=locked, actor=actor, stored=stored, original=original,
+                                           size=size, result=result, errors=errors)
+            else:
+                number = (locked.runs.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+                run = StudyRun.objects.create(study=locked, number=number, file=stored, file_name=original,
+                                              size_bytes=size, status=StudyRun.Status.PENDING,
+                                              uploaded_by=actor)
+                changes = {"run": {"before": None, "after": number},
+                           "status": {"before": None, "after": run.status}}
+                from sourcewise.colearning.tasks import compute_study_run
+
+                transaction.on_commit(lambda: compute_study_run.enqueue(run.pk))
             audit.record(actor=actor, action="colearning.study.upload", obj=locked,
                          organization=membership.organization, changes=changes)
     except BaseException:
         _remove_stored(stored)
         raise
     study.refresh_from_db()
+    return run
+
+
+def study_run_compute(*, run_id: int) -> StudyRun | None:
+    """Compute a pending run (the task's work); a run already finished is left alone.
+
+    Safe to repeat: a worker killed half-way leaves the run pending, and the retry computes it.
+    """
+    run = StudyRun.objects.select_related("study").filter(pk=run_id, status=StudyRun.Status.PENDING).first()
+    if run is None:
+        return None
+    try:
+        result, errors = _compute(run.study, run.file.name), []
+    except kpi.MetricError as exc:
+        result, errors = None, [str(exc)]
+    with transaction.atomic():
+        locked = DataStudy.objects.select_for_update().select_related("current_run").get(pk=run.study_id)
+        run = StudyRun.objects.select_for_update().get(pk=run.pk)
+        if run.status != StudyRun.Status.PENDING:
+            return run
+        run.status = StudyRun.Status.FAILED if errors else StudyRun.Status.SUCCEEDED
+        run.errors = errors
+        run.row_count = result.row_count if result else None
+        run.results = {"grain": locked.grain, "metrics": list(study_metrics(locked)),
+                       "rows": result.rows} if result else {}
+        run.save(update_fields=["status", "errors", "row_count", "results"])
+        changes: dict[str, Any] = {"run": {"before": None, "after": run.number},
+                                   "status": {"before": "pending", "after": run.status}}
+        # A newer upload that already succeeded stays current.
+        if not errors and (locked.current_run is None or locked.current_run.number < run.number):
+            changes["current_run"] = {"before": locked.current_run_id, "after": run.pk}
+            locked.current_run = run
+            locked.version += 1
+            locked.save(update_fields=["current_run", "version"])
+        audit.record(actor=None, action="colearning.study.compute", obj=locked, changes=changes)
     return run
 
 

@@ -188,6 +188,7 @@ def _render_study(request, study, form, status: int = 200, metrics_form=None) ->
     return render_page(request, "colearning/study_detail.html", {
         "study": study, "challenge": study.challenge, "engagement": study.challenge.engagement,
         "form": form, "runs": study.runs.select_related("uploaded_by")[:20], "run": run,
+        "pending": list(study.runs.filter(status=StudyRun.Status.PENDING).values_list("number", flat=True)),
         "metrics_form": metrics_form or _metrics_form(study),
         "charts": study_charts(run, segment=segment or None) if run else [],
         "segments": sorted({r["segment"] for r in run.results.get("rows", []) if r["segment"]}) if run else [],
@@ -209,6 +210,9 @@ def study_upload(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             if run.status == StudyRun.Status.SUCCEEDED:
                 messages.success(request, f"Computed the KPIs over {run.row_count:,} records.")
+            elif run.status == StudyRun.Status.PENDING:
+                messages.success(request, "Uploaded. The KPIs are being computed; the list of uploads "
+                                          "shows when they are ready.")
             else:
                 messages.error(request, "The data was not used: " + " ".join(run.errors)
                                + " The study keeps its previous results.")
