@@ -21,6 +21,7 @@ def study_charts(run, *, segment: str | None = None) -> list[dict[str, Any]]:
         values = [(r["period"], r.get(name)) for r in rows]
         known = [v for _, v in values if v is not None]
         points = []
+        low = high = None
         if known:
             low, high = min(known), max(known)
             span = (high - low) or 1.0
@@ -38,5 +39,8 @@ def study_charts(run, *, segment: str | None = None) -> list[dict[str, Any]]:
             "points": " ".join(points), "width": WIDTH, "height": HEIGHT,
             "table": [(p, _fmt(name, v)) for p, v in values],
             "summary": f"from {_fmt(name, first)} to {_fmt(name, last)}" if values else "no data",
+            # The scale is drawn: a line fitted to its own range exaggerates small moves.
+            "high": _fmt(name, high), "low": _fmt(name, low),
+            "first_period": values[0][0] if values else "", "last_period": values[-1][0] if values else "",
         })
     return charts

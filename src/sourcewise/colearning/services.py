@@ -144,7 +144,7 @@ def challenge_update(*, actor: User, challenge: Challenge, expected_version: int
     unknown = set(changes) - set(CHALLENGE_FIELDS)
     if unknown:
         raise ValidationError({k: "This field cannot be edited." for k in sorted(unknown)})
-    challenge = Challenge.objects.select_for_update().select_related("engagement").get(pk=challenge.pk)
+    challenge = Challenge.objects.select_for_update(of=("self",)).select_related("engagement").get(pk=challenge.pk)
     membership = _writer(actor, challenge.engagement, organization)
     if expected_version is not None and expected_version != challenge.version:
         raise Conflict("Someone else saved this challenge after you opened it. "
@@ -483,7 +483,7 @@ def study_run_compute(*, run_id: int) -> StudyRun | None:
     except kpi.MetricError as exc:
         result, errors = None, [str(exc)]
     with transaction.atomic():
-        locked = DataStudy.objects.select_for_update().select_related("current_run").get(pk=run.study_id)
+        locked = DataStudy.objects.select_for_update().get(pk=run.study_id)
         run = StudyRun.objects.select_for_update().get(pk=run.pk)
         if run.status != StudyRun.Status.PENDING:
             return run
@@ -633,7 +633,7 @@ def idea_decide(
 ) -> Idea:
     """The client decides: pursue (a project with owner and milestones), decline (why),
     or put on hold (until a date or a trigger; a reminder follows on the date)."""
-    idea = Idea.objects.select_for_update().select_related("challenge__engagement").get(pk=idea.pk)
+    idea = Idea.objects.select_for_update(of=("self",)).select_related("challenge__engagement").get(pk=idea.pk)
     engagement = idea.challenge.engagement
     if engagement.status == Engagement.Status.ENDED:
         raise ValidationError("This engagement has ended; its co-learning is kept as it was.")
@@ -692,7 +692,7 @@ def idea_decide(
 @transaction.atomic
 def milestone_complete(*, actor: User, milestone: Milestone, organization: Any = None) -> Milestone:
     """Mark a step of a pursued idea's project done (either side's members)."""
-    milestone = Milestone.objects.select_for_update().select_related(
+    milestone = Milestone.objects.select_for_update(of=("self",)).select_related(
         "idea__challenge__engagement").get(pk=milestone.pk)
     membership = _writer(actor, milestone.idea.challenge.engagement, organization)
     if milestone.done:
@@ -761,7 +761,7 @@ def learning_create(*, actor: User, challenge: Challenge, title: str, body: str,
 @transaction.atomic
 def learning_consent(*, actor: User, learning: Learning, organization: Any = None) -> Learning:
     """The buyer's manager agrees that the learning may go, anonymised, to the provider's library."""
-    learning = Learning.objects.select_for_update().select_related("challenge__engagement").get(pk=learning.pk)
+    learning = Learning.objects.select_for_update(of=("self",)).select_related("challenge__engagement").get(pk=learning.pk)
     membership = require_engagement_role(actor, learning.challenge.engagement, Role.MANAGER,
                                          side="buyer", organization=organization)
     if learning.has_consent:
@@ -781,7 +781,7 @@ def learning_share(*, actor: User, learning: Learning, organization: Any = None)
     Refused without the buyer's consent. The copy names neither the client, its people,
     nor any customer identifier; it is visible to the provider across its clients.
     """
-    learning = Learning.objects.select_for_update().select_related(
+    learning = Learning.objects.select_for_update(of=("self",)).select_related(
         "challenge__engagement__buyer", "challenge__engagement__provider").get(pk=learning.pk)
     engagement = learning.challenge.engagement
     membership = require_engagement_role(actor, engagement, Role.MEMBER, organization=organization)
@@ -816,7 +816,7 @@ def send_reminders(now: dt.datetime | None = None) -> int:
     sent = 0
     for pk in list(due):
         with transaction.atomic():
-            idea = Idea.objects.select_for_update().select_related(
+            idea = Idea.objects.select_for_update(of=("self",)).select_related(
                 "challenge__engagement__buyer").filter(pk=pk, reminder_sent_at__isnull=True).first()
             if idea is None:
                 continue
