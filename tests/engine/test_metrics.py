@@ -98,3 +98,12 @@ def test_bad_formulas_are_refused_with_a_reason(text, fragment):
 def test_unknown_column_in_a_user_metric_is_named(calls):
     with pytest.raises(MetricError, match="unknown column: payments"):
         _run(calls, metrics={"x": parse_metric("sum(payments)")})
+
+
+def test_rows_without_a_segment_are_their_own_group(tmp_path):
+    path = tmp_path / "calls.csv"
+    path.write_text(HEADER + ROWS[0] + "\n" + ROWS[1].replace(",retail,", ",,") + "\n")
+    rows = _run(str(path)).rows
+    assert {r["segment"] for r in rows} == {None, "retail", "(none)"}
+    overall = [r for r in rows if r["segment"] is None]
+    assert len(overall) == 1 and overall[0]["contacts_per_account"] == 2.0

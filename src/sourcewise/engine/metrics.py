@@ -311,7 +311,8 @@ def compute_kpis(
     overall = table.group_by(period).aggregate(**aggregates)
     rows = [dict(r, segment=None) for r in to_rows(overall.order_by("period"))]
     if segment_column:
-        segment = table[segment_column].cast("string").name("segment")
+        # Rows without a segment form their own group: NULL would read as "all rows".
+        segment = table[segment_column].cast("string").fill_null("(none)").name("segment")
         by_segment = table.group_by([period, segment]).aggregate(**aggregates)
         rows += to_rows(by_segment.order_by(["period", "segment"]))
     count = to_rows(table.aggregate(n=table.count()))[0]["n"]
