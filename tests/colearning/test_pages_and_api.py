@@ -273,3 +273,10 @@ def test_study_page_polls_while_a_large_upload_is_computed(world, login, challen
     services.study_run_compute(run_id=StudyRun.objects.get().pk)
     page = client.get(f"/co-learning/studies/{study.pk}/").content.decode()
     assert "every 3s" not in page and "Right party contact rate" in page
+
+
+def test_viewer_is_told_before_filling_the_form(world, login):
+    viewer = login(world.buyer.viewer, world.buyer.organization)
+    response = viewer.get(f"/co-learning/engagements/{world.engagement.pk}/challenges/new/")
+    assert response.status_code == 403 and "member role or higher" in response.content.decode()
+    assert "Start a challenge" not in viewer.get("/co-learning/").content.decode()

@@ -18,7 +18,9 @@ from sourcewise.colearning.models import Insight, Observation, StudyRun
 from sourcewise.core.errors import Conflict
 from sourcewise.core.htmx import add_form_errors, perform, render_page
 from sourcewise.core.models import Engagement
+from sourcewise.core.permissions import require_engagement_role
 from sourcewise.core.selectors import engagement_get, engagement_list
+from sourcewise.core.tenancy import Role
 
 
 def _scope(request: HttpRequest) -> dict[str, Any]:
@@ -39,6 +41,8 @@ def landing(request: HttpRequest) -> HttpResponse:
 @login_required
 def challenge_new(request: HttpRequest, pk: int) -> HttpResponse:
     engagement = engagement_get(**_scope(request), pk=pk)
+    # Say so before the form is filled in, not after.
+    require_engagement_role(request.user, engagement, Role.MEMBER, organization=request.organization)
     form = forms.ChallengeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if k != "version"}
@@ -58,6 +62,7 @@ def challenge_new(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def challenge_edit(request: HttpRequest, pk: int) -> HttpResponse:
     challenge = selectors.challenge_get(**_scope(request), pk=pk)
+    require_engagement_role(request.user, challenge.engagement, Role.MEMBER, organization=request.organization)
     initial = {f: getattr(challenge, f) for f in services.CHALLENGE_FIELDS} | {"version": challenge.version}
     form = forms.ChallengeForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
