@@ -1,0 +1,282 @@
+"""Co-learning through a real client: pages, the JSON API, the story export."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sourcewise.accounts import services as accounts
+from sourcewise.colearning import services
+from sourcewise.colearning.models import Challenge, Idea, Observation, StudyRun
+
+from .conftest import GOOD, HEADER, upload
+
+
+def _api(client, user, organization):
+    _token, secret = accounts.api_token_create(actor=user, organization=organization, name="t")
+    return {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+
+
+def _post_json(client, path, body, auth):
+    return client.post(path, json.dumps(body), content_type="application/json", **auth)
+
+
+def test_pages_walk_from_challenge_to_decision(world, login):
+    provider = login(world.provider.member, world.provider.organization)
+    response = provider.post(f"/co-learning/engagements/{world.engagement.pk}/challenges/new/", {
+        "problem": "Reduce the cost of the collections process", "outcome": "Cost down 20%",
+        "courage_access": "Shadow the arrears desk", "budget_shadowing_planned": "5000"})
+    challenge = Challenge.objects.get()
+    assert response.status_code == 302 and response["Location"] == challenge.get_absolute_url()
+    page = provider.get(challenge.get_absolute_url()).content.decode()
+    assert "Shadow the arrears desk" in page and "5000.00 planned" in page
+
+    response = provider.post(f"/co-learning/challenges/{challenge.pk}/sessions/", {
+        "kind": "shadowing", "held_on": "2026-01-12", "title": "Arrears desk", "provider_observers": "Sam"})
+    assert response.status_code == 422
+    assert "Record the consent" in response.content.decode()
+
+    provider.post(f"/co-learning/challenges/{challenge.pk}/observations/", {
+        "persona": "Customer in arrears", "experience": "Feels judged on calls"})
+    observation = Observation.objects.get()
+    assert observation.author_side == "provider"
+    provider.post(f"/co-learning/challenges/{challenge.pk}/insights/", {
+        "statement": "Shame stops early payers", "observations": [observation.pk]})
+    insight = challenge.insights.get()
+    provider.post(f"/co-learning/challenges/{challenge.pk}/ideas/", {
+        "title": "Callback slots", "insights": [insight.pk], "expected_impact": "More contacts",
+        "effort": "low", "test_proposed": "A/B for a month"})
+    idea = Idea.objects.get()
+
+    # The provider cannot decide; the client's manager can.
+    response = provider.post(f"/co-learning/ideas/{idea.pk}/decide/", {
+        "decision": "declined", "reason": "x", "version": idea.version})
+    assert response.status_code == 403
+    buyer = login(world.buyer.manager, world.buyer.organization)
+    buyer.post(f"/co-learning/ideas/{idea.pk}/decide/", {
+        "decision": "on_hold", "revisit_trigger": "After the new dialler is live", "version": idea.version})
+    idea.refresh_from_db()
+    assert idea.status == "on_hold"
+    story = buyer.get(f"/co-learning/challenges/{challenge.pk}/story/?format=md")
+    text = story.content.decode()
+    assert story["Content-Disposition"].endswith('.md"')
+    assert "## Decisions" in text and "On hold: Callback slots" in text and "After the new dialler" in text
+
+
+def test_study_page_shows_charts_and_keeps_results_on_bad_upload(world, login):
+    challenge = services.challenge_create(actor=world.buyer.member, engagement=world.engagement,
+                                          problem="Collections cost", outcome="Down")
+    study = services.study_create(actor=world.provider.member, challenge=challenge, name="Winter")
+    client = login(world.provider.member, world.provider.organization)
+    client.post(f"/co-learning/studies/{study.pk}/upload/", {"file": upload(GOOD)})
+    page = client.get(f"/co-learning/studies/{study.pk}/").content.decode()
+    assert "Right party contact rate" in page and "<polyline" in page
+    response = client.post(f"/co-learning/studies/{study.pk}/upload/",
+                           {"file": upload(HEADER.replace(",cost", "") + "2026-01-05,A1,r,1,1,1,1,1\n")},
+                           follow=True)
+    page = response.content.decode()
+    assert "missing column: cost" in page and "keeps its previous results" in page
+    study.refresh_from_db()
+    assert study.current_run.number == 1 and StudyRun.objects.count() == 2
+
+
+def test_outsider_gets_404_everywhere(world, login, challenge):
+    client = login(world.outsider.owner, world.outsider.organization)
+    assert client.get(challenge.get_absolute_url()).status_code == 404
+    assert client.get(f"/co-learning/challenges/{challenge.pk}/story/?format=md").status_code == 404
+    assert challenge.problem not in client.get("/co-learning/").content.decode()
+
+
+def test_api_challenge_flow_with_conflict_and_errors(world, client, challenge):
+    provider = _api(client, world.provider.member, world.provider.organization)
+    response = client.get(f"/api/v1/colearning/challenges?engagement_id={world.engagement.pk}", **provider)
+    assert [c["problem"] for c in response.json()["items"]] == [challenge.problem]
+    response = client.patch(f"/api/v1/colearning/challenges/{challenge.pk}",
+                            json.dumps({"version": 1, "budget_shadowing_spent": "2500"}),
+                            content_type="application/json", **provider)
+    assert response.status_code == 200 and response.json()["version"] == 2
+    response = client.patch(f"/api/v1/colearning/challenges/{challenge.pk}",
+                            json.dumps({"version": 1, "outcome": "x"}),
+                            content_type="application/json", **provider)
+    assert response.status_code == 409
+
+    response = _post_json(client, f"/api/v1/colearning/challenges/{challenge.pk}/observations",
+                          {"persona": "", "experience": "x"}, provider)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "persona"]
+    obs = _post_json(client, f"/api/v1/colearning/challenges/{challenge.pk}/observations",
+                     {"persona": "Agent", "experience": "Reads a script", "tags": ["script"]}, provider).json()
+    insight = _post_json(client, f"/api/v1/colearning/challenges/{challenge.pk}/insights",
+                         {"statement": "Scripts feel cold", "observation_ids": [obs["id"]]}, provider).json()
+    idea = _post_json(client, f"/api/v1/colearning/challenges/{challenge.pk}/ideas",
+                      {"title": "Warmer script", "insight_ids": [insight["id"]], "expected_impact": "Kept promises up",
+                       "test_proposed": "Two desks for a month"}, provider)
+    assert idea.status_code == 201
+    idea = idea.json()
+    decision = {"decision": "pursued", "version": idea["version"], "project_owner": "Viv",
+                "milestones": [{"title": "Pilot", "due_on": "2026-04-01"}]}
+    assert _post_json(client, f"/api/v1/colearning/ideas/{idea['id']}/decision", decision, provider).status_code == 403
+    buyer = _api(client, world.buyer.manager, world.buyer.organization)
+    decided = _post_json(client, f"/api/v1/colearning/ideas/{idea['id']}/decision", decision, buyer)
+    assert decided.status_code == 200
+    assert decided.json()["status"] == "pursued" and decided.json()["milestones"][0]["title"] == "Pilot"
+    stale = _post_json(client, f"/api/v1/colearning/ideas/{idea['id']}/decision", decision, buyer)
+    assert stale.status_code == 409
+
+
+def test_api_upload_names_bad_columns(world, client, challenge):
+    provider = _api(client, world.provider.member, world.provider.organization)
+    study = _post_json(client, f"/api/v1/colearning/challenges/{challenge.pk}/studies",
+                       {"name": "Winter", "grain": "week",
+                        "metrics": [{"name": "per_call", "formula": "sum(amount_collected) / count()"}]},
+                       provider).json()
+    ok = client.post(f"/api/v1/colearning/studies/{study['id']}/upload", {"file": upload(GOOD)}, **provider)
+    assert ok.status_code == 201 and ok.json()["status"] == "succeeded"
+    bad = client.post(f"/api/v1/colearning/studies/{study['id']}/upload",
+                      {"file": upload(HEADER.replace("account_id", "acct") + "2026-01-05,A1,r,1,1,1,x,1,1\n")},
+                      **provider)
+    assert bad.json()["status"] == "failed"
+    assert "missing column: account_id" in bad.json()["errors"][0]
+    assert "handle_seconds should be a number" in bad.json()["errors"][0]
+    current = client.get(f"/api/v1/colearning/studies/{study['id']}", **provider).json()
+    assert current["current_run"]["number"] == 1
+    assert "per_call" in current["results"]["metrics"]
+
+
+@pytest.mark.parametrize("mode", ["text", "semantic"])
+def test_api_library_share_requires_consent(world, client, challenge, mode):
+    provider = _api(client, world.provider.member, world.provider.organization)
+    learning = _post_json(client, f"/api/v1/colearning/challenges/{challenge.pk}/learnings",
+                          {"title": "Debt recovery calls", "body": "Northwind Bank debtors answer in the evening"},
+                          provider).json()
+    refused = client.post(f"/api/v1/colearning/learnings/{learning['id']}/share", **provider)
+    assert refused.status_code == 422 and "not consented" in refused.content.decode()
+    buyer = _api(client, world.buyer.manager, world.buyer.organization)
+    assert client.post(f"/api/v1/colearning/learnings/{learning['id']}/consent", **buyer).status_code == 200
+    shared = client.post(f"/api/v1/colearning/learnings/{learning['id']}/share", **provider)
+    assert shared.status_code == 201 and "Northwind" not in shared.content.decode()
+    q = "debtors" if mode == "text" else "customers owing money"
+    found = client.get(f"/api/v1/colearning/library?q={q}&mode={mode}", **provider).json()
+    assert [f["title"] for f in found] == ["Debt recovery calls"]
+    outsider = _api(client, world.outsider.owner, world.outsider.organization)
+    assert client.get(f"/api/v1/colearning/library?q={q}&mode={mode}", **outsider).json() == []
+
+
+def test_engagement_card_story_page_and_milestones(world, login, challenge):
+    import datetime as dt
+
+    observation = services.observation_create(actor=world.provider.member, challenge=challenge,
+                                              persona="Agent", experience="Busy")
+    insight = services.insight_create(actor=world.provider.member, challenge=challenge,
+                                      statement="Agents are overloaded", observations=[observation])
+    idea = services.idea_create(actor=world.provider.member, challenge=challenge, title="Fewer calls",
+                                insights=[insight], expected_impact="x", test_proposed="y")
+    services.idea_decide(actor=world.buyer.manager, idea=idea, decision="pursued", project_owner="Viv",
+                         milestones=[("Pilot", dt.date(2026, 4, 1))])
+    milestone = idea.milestones.get()
+    client = login(world.provider.member, world.provider.organization)
+    card = client.get(f"/engagements/{world.engagement.pk}/").content.decode()
+    assert challenge.problem in card and "1 observation, 1 idea" in card
+    page = client.get(f"/co-learning/challenges/{challenge.pk}/story/").content.decode()
+    assert "5. Decisions" in page and "owner Viv" in page and "Agents are overloaded" in page
+
+    viewer = login(world.buyer.viewer, world.buyer.organization)
+    assert viewer.post(f"/co-learning/milestones/{milestone.pk}/done/").status_code == 403
+    client = login(world.provider.member, world.provider.organization)
+    client.post(f"/co-learning/milestones/{milestone.pk}/done/")
+    milestone.refresh_from_db()
+    assert milestone.done
+    assert "Pilot (2026-04-01, done)" in client.get(
+        f"/co-learning/challenges/{challenge.pk}/story/?format=md").content.decode()
+
+
+def test_api_study_metrics_put(world, client, challenge):
+    provider = _api(client, world.provider.member, world.provider.organization)
+    study = _post_json(client, f"/api/v1/colearning/challenges/{challenge.pk}/studies", {"name": "W"},
+                       provider).json()
+    client.post(f"/api/v1/colearning/studies/{study['id']}/upload", {"file": upload(GOOD)}, **provider)
+    current = client.get(f"/api/v1/colearning/studies/{study['id']}", **provider).json()
+    body = {"version": current["version"], "metrics": [{"name": "avg_cost", "formula": "avg(cost)"}]}
+    response = client.put(f"/api/v1/colearning/studies/{study['id']}/metrics", json.dumps(body),
+                          content_type="application/json", **provider)
+    assert response.status_code == 200 and "avg_cost" in response.json()["results"]["metrics"]
+    stale = client.put(f"/api/v1/colearning/studies/{study['id']}/metrics", json.dumps(body),
+                       content_type="application/json", **provider)
+    assert stale.status_code == 409
+    bad = client.put(f"/api/v1/colearning/studies/{study['id']}/metrics",
+                     json.dumps({"version": response.json()["version"],
+                                 "metrics": [{"name": "x", "formula": "sum(account_id)"}]}),
+                     content_type="application/json", **provider)
+    assert bad.status_code == 422 and "needs a number" in bad.content.decode()
+
+
+def test_challenge_page_queries_do_not_grow_with_its_rows(world, login, challenge):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = login(world.buyer.manager, world.buyer.organization)
+
+    def add_round(n):
+        obs = services.observation_create(actor=world.provider.member, challenge=challenge,
+                                          persona=f"Persona {n}", experience="x", tags="a, b")
+        insight = services.insight_create(actor=world.provider.member, challenge=challenge,
+                                          statement=f"Insight {n}", observations=[obs])
+        idea = services.idea_create(actor=world.provider.member, challenge=challenge, title=f"Idea {n}",
+                                    insights=[insight], expected_impact="x", test_proposed="y")
+        services.idea_decide(actor=world.buyer.manager, idea=idea, decision="pursued", project_owner="V",
+                             milestones=[("M", None)])
+        services.learning_create(actor=world.provider.member, challenge=challenge, title=f"L {n}", body="b")
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(challenge.get_absolute_url()).status_code == 200
+        return len(queries)
+
+    add_round(1)
+    one = count()
+    add_round(2)
+    add_round(3)
+    assert count() == one
+
+
+def test_api_session_and_attachment(world, client, login, challenge):
+    provider = _api(client, world.provider.member, world.provider.organization)
+    refused = _post_json(client, f"/api/v1/colearning/challenges/{challenge.pk}/sessions",
+                         {"kind": "interview", "held_on": "2026-02-01", "title": "Call-back interviews",
+                          "provider_observers": "Sam"}, provider)
+    assert refused.status_code == 422 and "consent" in refused.content.decode()
+    session = _post_json(client, f"/api/v1/colearning/challenges/{challenge.pk}/sessions",
+                         {"kind": "interview", "held_on": "2026-02-01", "title": "Call-back interviews",
+                          "provider_observers": "Sam", "consent": True, "tags": ["Timing"]}, provider).json()
+    assert session["tags"] == ["timing"] and session["has_attachment"] is False
+    attached = client.post(f"/api/v1/colearning/sessions/{session['id']}/attachment",
+                           {"file": upload("consent forms", "consent.txt")}, **provider)
+    assert attached.status_code == 200 and attached.json()["has_attachment"] is True
+    again = client.post(f"/api/v1/colearning/sessions/{session['id']}/attachment",
+                        {"file": upload("other", "other.txt")}, **provider)
+    assert again.status_code == 422
+    page = login(world.buyer.member, world.buyer.organization)
+    download = page.get(f"/co-learning/sessions/{session['id']}/attachment/")
+    assert b"".join(download.streaming_content) == b"consent forms"
+    outsider = login(world.outsider.owner, world.outsider.organization)
+    assert outsider.get(f"/co-learning/sessions/{session['id']}/attachment/").status_code == 404
+
+
+def test_study_page_polls_while_a_large_upload_is_computed(world, login, challenge, settings):
+    settings.COLEARNING_INLINE_MAX_BYTES = 10
+    study = services.study_create(actor=world.provider.member, challenge=challenge, name="Big")
+    client = login(world.provider.member, world.provider.organization)
+    response = client.post(f"/co-learning/studies/{study.pk}/upload/", {"file": upload(GOOD)}, follow=True)
+    page = response.content.decode()
+    assert "being computed" in page and "Computing 1 upload" in page and 'hx-trigger="every 3s"' in page
+    services.study_run_compute(run_id=StudyRun.objects.get().pk)
+    page = client.get(f"/co-learning/studies/{study.pk}/").content.decode()
+    assert "every 3s" not in page and "Right party contact rate" in page
+
+
+def test_viewer_is_told_before_filling_the_form(world, login):
+    viewer = login(world.buyer.viewer, world.buyer.organization)
+    response = viewer.get(f"/co-learning/engagements/{world.engagement.pk}/challenges/new/")
+    assert response.status_code == 403 and "member role or higher" in response.content.decode()
+    assert "Start a challenge" not in viewer.get("/co-learning/").content.decode()
