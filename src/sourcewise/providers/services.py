@@ -593,7 +593,7 @@ def assessment_reopen(*, actor: User, assessment: Assessment, reason: str) -> As
         raise ValidationError(f"Only a submitted questionnaire can be reopened; this one is "
                               f"{assessment.get_status_display().lower()}.")
     if not (reason or "").strip():
-        raise ValidationError({"reason": "Say why it is reopened: the provider sees it in the history."})
+        raise ValidationError({"reason": "Say why it is reopened: the reason is kept in the history."})
     assessment.status = Assessment.Status.REOPENED
     assessment.version += 1
     assessment.save(update_fields=["status", "version"])

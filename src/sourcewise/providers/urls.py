@@ -18,6 +18,8 @@ urlpatterns = [
     path("providers/assessments/", views.assessment_list, name="assessment_list"),
     path("providers/assessments/<int:pk>/", views.assessment_detail, name="assessment_detail"),
     path("providers/assessments/<int:pk>/answer/", views.assessment_answer, name="assessment_answer"),
+    path("providers/assessments/<int:pk>/evidence/<slug:key>/", views.assessment_evidence,
+         name="assessment_evidence"),
     path("providers/assessments/<int:pk>/reopen/", views.assessment_reopen, name="assessment_reopen"),
     path("providers/assessments/<int:pk>/review/", views.assessment_review, name="assessment_review"),
     path("providers/assessments/<int:pk>/conclude/", views.assessment_conclude, name="assessment_conclude"),

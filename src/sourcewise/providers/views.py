@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -407,6 +407,18 @@ def assessment_answer_by_link(request: HttpRequest, token: str) -> HttpResponse:
         assessment.refresh_from_db()
     context = _answer_context(assessment, errors) | {"side": "provider", "by_link": True}
     return render(request, "providers/answer_by_link.html", context, status=422 if errors else 200)
+
+
+@login_required
+@require_GET
+def assessment_evidence(request: HttpRequest, pk: int, key: str) -> FileResponse:
+    """A file given as evidence, to both sides of the assessment (404 for anyone else)."""
+    assessment = selectors.assessment_get(**_scope(request), pk=pk)
+    answer = assessment.answers.filter(question__key=key, question__kind="file").first()
+    if answer is None or not answer.evidence:
+        raise Http404("No such object.")
+    return FileResponse(answer.evidence.open("rb"), as_attachment=True,
+                        filename=answer.evidence.name.rsplit("/", 1)[-1])
 
 
 def _buyer_assessment(request: HttpRequest, pk: int) -> Assessment:

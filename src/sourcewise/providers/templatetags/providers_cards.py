@@ -20,6 +20,11 @@ def providers_card(context, engagement):
 
 
 @register.filter
+def basename(path) -> str:
+    return str(path or "").rsplit("/", 1)[-1]
+
+
+@register.filter
 def get_item(mapping, key):
     return (mapping or {}).get(key)
 
