@@ -158,3 +158,21 @@ def test_change_notice_flow_between_the_two_sides(world, login):
     assert notice.status == "objected"
     # The outsider does not even learn that it exists.
     assert login(world.outsider.owner).get(f"/providers/changes/{notice.pk}/").status_code == 404
+
+
+def test_reassessment_falls_due_by_tier(world, login):
+    from sourcewise.providers.models import Assessment
+    from sourcewise.providers.selectors import provider_list, reassessment_due
+
+    provider = linked_provider(world, tier="critical")
+    assessment, _ = services.assessment_send(actor=world.buyer.member, provider=provider, due_date=due())
+    services.assessment_submit(actor=world.provider.member, assessment=assessment)
+    services.assessment_conclude(actor=world.buyer.manager, assessment=assessment, conclusion="approved")
+    concluded = timezone.make_aware(dt.datetime(2026, 3, 10, 12))
+    Assessment.objects.filter(pk=assessment.pk).update(concluded_at=concluded)
+    row = provider_list(user=world.buyer.viewer, organization=world.buyer.organization).get()
+    assert reassessment_due(row) == dt.date(2027, 3, 10)  # critical: every 12 months
+    services.provider_set_tier(actor=world.buyer.manager, provider=provider, tier="standard", reason="Scope cut")
+    row = provider_list(user=world.buyer.viewer, organization=world.buyer.organization).get()
+    assert reassessment_due(row) == dt.date(2029, 3, 10)  # standard: every 36 months
+    assert b"10 Mar 2029" in login(world.buyer.viewer).get("/providers/").content

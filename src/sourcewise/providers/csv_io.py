@@ -219,11 +219,20 @@ REGISTER_TABLE = Table(
         Column("contact_name", "Contact"),
         Column("contact_email", "Contact email"),
         Column("service_count", "Services", order_by="service_count"),
+        Column("reassessment_due", "Reassessment due", order_by="last_concluded_at",
+               value=lambda p: _reassessment_label(p)),
     ],
     default_sort="legal_name",
     search_fields=["legal_name", "lei", "registration_number", "services__name"],
     filters={"status": "status", "tier": "tier"},
 )
+
+
+def _reassessment_label(provider) -> str:
+    from sourcewise.providers.selectors import reassessment_due
+
+    due = reassessment_due(provider)
+    return due.isoformat() if due else "now (never concluded)"
 
 
 def _contract_of(service):

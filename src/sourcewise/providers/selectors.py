@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Max, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from sourcewise.core.models import Engagement
@@ -47,8 +47,24 @@ def provider_list(*, user: Any, organization: Any) -> QuerySet[Provider]:
         Provider.objects.visible_to(user, organization)
         .filter(buyer=organization)
         .select_related("parent", "organization")
-        .annotate(service_count=Count("services", distinct=True))
+        .annotate(
+            service_count=Count("services", distinct=True),
+            last_concluded_at=Max("assessments__concluded_at"),
+        )
     )
+
+
+def reassessment_due(provider: Provider) -> dt.date | None:
+    """When the provider's tier asks for its next assessment; None when never concluded (due now)."""
+    # Rows of provider_list carry the date already: no query per row.
+    if hasattr(provider, "last_concluded_at"):
+        concluded = provider.last_concluded_at
+    else:
+        concluded = provider.assessments.filter(status=Assessment.Status.CONCLUDED).aggregate(
+            last=Max("concluded_at"))["last"]
+    if concluded is None:
+        return None
+    return _months_later(timezone.localtime(concluded).date(), REASSESSMENT_MONTHS[provider.tier])
 
 
 def provider_get(*, user: Any, organization: Any, pk: Any) -> Provider:
@@ -296,10 +312,8 @@ def due_diligence_figures(provider: Provider) -> dict[str, Any] | None:
     latest = provider.assessments.filter(
         status__in=[Assessment.Status.SUBMITTED, Assessment.Status.CONCLUDED]
     ).select_related("template").prefetch_related("answers", "reviews").order_by("-submitted_at").first()
-    concluded = provider.assessments.filter(status=Assessment.Status.CONCLUDED).order_by(
-        "-concluded_at").values_list("concluded_at", flat=True).first()
     months = REASSESSMENT_MONTHS[provider.tier]
-    reassess = _months_later(timezone.localtime(concluded).date(), months) if concluded else None
+    reassess = reassessment_due(provider)
     if latest is None:
         return {"assessment": None, "reassessment_due": reassess, "reassessment_months": months}
     result = assessment_result(latest)

@@ -19,6 +19,19 @@ def providers_card(context, engagement):
             "open_notices": notices.order_by("review_by")[:3], "open_count": notices.count()}
 
 
+@register.simple_tag
+def reassessment(provider) -> str:
+    """The provider's next reassessment date by its tier, or "Due now" when never concluded."""
+    from django.utils import timezone
+
+    from sourcewise.providers.selectors import reassessment_due
+
+    due = reassessment_due(provider)
+    if due is None:
+        return "Due now"
+    return f"{due:%d %b %Y}" + (" (overdue)" if due < timezone.localdate() else "")
+
+
 @register.filter
 def basename(path) -> str:
     return str(path or "").rsplit("/", 1)[-1]
