@@ -176,3 +176,35 @@ def test_reassessment_falls_due_by_tier(world, login):
     row = provider_list(user=world.buyer.viewer, organization=world.buyer.organization).get()
     assert reassessment_due(row) == dt.date(2029, 3, 10)  # standard: every 36 months
     assert b"10 Mar 2029" in login(world.buyer.viewer).get("/providers/").content
+
+
+def test_the_register_page_does_not_query_per_row(world, login, django_assert_max_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = login(world.buyer.member)
+    parent = linked_provider(world)
+    services.provider_create(actor=world.buyer.member, buyer=world.buyer.organization, legal_name="Child 0 Ltd",
+                             parent=parent)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get("/providers/").status_code == 200
+    for i in range(1, 12):
+        services.provider_create(actor=world.buyer.member, buyer=world.buyer.organization,
+                                 legal_name=f"Child {i} Ltd", parent=parent)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        client.get("/providers/")
+
+
+def test_contract_edit_page_refuses_a_stale_form(world, login):
+    provider = linked_provider(world)
+    service = services.service_create(actor=world.buyer.member, provider=provider, name="Calls")
+    contract = services.contract_create(actor=world.buyer.member, service=service, reference="C-1",
+                                        start_date=dt.date(2026, 1, 1))
+    client = login(world.buyer.member)
+    form = {"reference": "C-1", "start_date": "2026-01-01", "renewal": "none", "currency": "EUR",
+            "substitutability": "easy", "buyer_notice_days": "60", "version": "1"}
+    assert client.post(f"/providers/contracts/{contract.pk}/edit/", form).status_code == 302
+    stale = client.post(f"/providers/contracts/{contract.pk}/edit/", form | {"buyer_notice_days": "10"})
+    assert stale.status_code == 422 and b"Someone saved this contract" in stale.content
+    contract.refresh_from_db()
+    assert contract.buyer_notice_days == 60

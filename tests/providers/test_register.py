@@ -151,3 +151,27 @@ def test_dora_export_names_its_columns_and_lists_the_chain(world):
     assert rows[0]["RT.07 Exit plan exists"] == "yes"
     assert rows[1]["RT.05 Recipient of subcontracting"] == "Dialwell Outsourcing Ltd"
     assert rows[0]["RT.02 Contractual arrangement reference"] == "'=HYPERLINK(1)"  # neutralised
+
+
+def test_services_and_contracts_are_edited_with_a_lock_and_audited(world):
+    from sourcewise.core.errors import Conflict
+
+    provider = linked_provider(world)
+    service = services.service_create(actor=world.buyer.member, provider=provider, name="Calls")
+    contract = services.contract_create(actor=world.buyer.member, service=service, reference="C-1",
+                                        start_date=dt.date(2026, 1, 1), buyer_notice_days=30)
+    services.contract_update(actor=world.buyer.member, contract=contract, expected_version=1, buyer_notice_days=90)
+    with pytest.raises(Conflict):
+        services.contract_update(actor=world.buyer.member, contract=contract, expected_version=1, governing_law="IE")
+    with pytest.raises(ValidationError) as exc:
+        services.contract_update(actor=world.buyer.member, contract=contract, expected_version=2,
+                                 end_date=dt.date(2025, 1, 1))
+    assert "end_date" in exc.value.message_dict
+    with pytest.raises(PermissionDenied):
+        services.service_update(actor=world.buyer.viewer, service=service, expected_version=1, category="x")
+    services.service_update(actor=world.buyer.member, service=service, expected_version=1, criticality="critical",
+                            criticality_reason="Customer contact")
+    event = AuditEvent.objects.filter(action="provider.contract.update").get()
+    assert event.changes == {"buyer_notice_days": {"before": 30, "after": 90}}
+    contract.refresh_from_db()
+    assert (contract.buyer_notice_days, contract.version) == (90, 2)

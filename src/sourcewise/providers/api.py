@@ -176,6 +176,7 @@ def tier_history(request: HttpRequest, provider_id: int):
 
 class ContractOut(Schema):
     id: int
+    version: int
     reference: str
     start_date: dt.date
     end_date: dt.date | None
@@ -205,6 +206,7 @@ class SubcontractorOut(Schema):
 
 class ServiceOut(Schema):
     id: int
+    version: int
     name: str
     description: str
     category: str
@@ -244,6 +246,34 @@ class ContractIn(InputSchema):
     substitutability: Literal["easy", "difficult", "not"] = "difficult"
 
 
+class ServicePatch(InputSchema):
+    version: int = Field(description="The version you read; a stale one answers 409.")
+    name: str | None = None
+    description: str | None = None
+    category: str | None = None
+    criticality: Literal["critical", "important", "low"] | None = None
+    criticality_reason: str | None = None
+    data_handled: str | None = None
+    personal_data: bool | None = None
+    service_location: str | None = None
+    data_location: str | None = None
+
+
+class ContractPatch(InputSchema):
+    version: int = Field(description="The version you read; a stale one answers 409.")
+    reference: str | None = None
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+    renewal: Literal["automatic", "agreement", "none"] | None = None
+    buyer_notice_days: int | None = Field(None, ge=0)
+    provider_notice_days: int | None = Field(None, ge=0)
+    annual_cost: Decimal | None = Field(None, ge=0)
+    currency: str | None = None
+    governing_law: str | None = None
+    exit_plan: str | None = None
+    substitutability: Literal["easy", "difficult", "not"] | None = None
+
+
 class SubcontractorIn(InputSchema):
     parent_id: int | None = Field(None, description="The subcontractor it works for; none for the provider itself.")
     legal_name: str
@@ -268,6 +298,24 @@ def create_service(request: HttpRequest, provider_id: int, payload: ServiceIn):
     provider = selectors.provider_get(**_scope(request), pk=provider_id)
     service = services.service_create(actor=request.user, provider=provider, **payload.model_dump())
     return Status(201, service)
+
+
+@router.patch("/provider-services/{service_id}", response={200: ServiceOut, **CONFLICT, **WRITE_ERRORS},
+              summary="Edit a service")
+def update_service(request: HttpRequest, service_id: int, payload: ServicePatch):
+    service = selectors.get_service(**_scope(request), pk=service_id)
+    changes = payload.model_dump(exclude_unset=True)
+    version = changes.pop("version")
+    return services.service_update(actor=request.user, service=service, expected_version=version, **changes)
+
+
+@router.patch("/provider-contracts/{contract_id}", response={200: ContractOut, **CONFLICT, **WRITE_ERRORS},
+              summary="Edit a contract")
+def update_contract(request: HttpRequest, contract_id: int, payload: ContractPatch):
+    contract = selectors.get_contract(**_scope(request), pk=contract_id)
+    changes = payload.model_dump(exclude_unset=True)
+    version = changes.pop("version")
+    return services.contract_update(actor=request.user, contract=contract, expected_version=version, **changes)
 
 
 @router.post("/provider-services/{service_id}/contracts", response={201: ContractOut, **WRITE_ERRORS},

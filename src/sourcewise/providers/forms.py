@@ -63,6 +63,7 @@ class ServiceForm(forms.Form):
     personal_data = forms.BooleanField(required=False, label="Handles personal data")
     service_location = forms.CharField(max_length=200, required=False, label="Where the service runs")
     data_location = forms.CharField(max_length=200, required=False, label="Where the data sits")
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
 
 class ContractForm(forms.Form):
@@ -78,6 +79,7 @@ class ContractForm(forms.Form):
     governing_law = forms.CharField(max_length=100, required=False)
     exit_plan = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
     substitutability = forms.ChoiceField(choices=Contract.Substitutability.choices)
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
 
 class SubcontractorForm(forms.Form):

@@ -127,6 +127,7 @@ class ProviderService(TenantModel):
     service_location = models.CharField(max_length=200, blank=True, help_text="Where the service runs.")
     data_location = models.CharField(max_length=200, blank=True, help_text="Where the data sits.")
     created_at = models.DateTimeField(default=timezone.now)
+    version = models.PositiveIntegerField(default=1)
 
     tenant_organization_field = "provider__buyer"
 
@@ -165,6 +166,7 @@ class Contract(TenantModel):
         max_length=20, choices=Substitutability.choices, default=Substitutability.DIFFICULT
     )
     created_at = models.DateTimeField(default=timezone.now)
+    version = models.PositiveIntegerField(default=1)
 
     tenant_organization_field = "service__provider__buyer"
 

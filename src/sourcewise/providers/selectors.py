@@ -112,6 +112,11 @@ def get_service(*, user: Any, organization: Any, pk: Any) -> ProviderService:
         "provider", "provider__buyer"), user=user, organization=organization, pk=pk)
 
 
+def get_contract(*, user: Any, organization: Any, pk: Any) -> Contract:
+    return get_visible(Contract.objects.filter(service__provider__buyer=organization).select_related(
+        "service__provider__buyer"), user=user, organization=organization, pk=pk)
+
+
 def get_subcontractor(*, user: Any, organization: Any, pk: Any) -> Subcontractor:
     return get_visible(Subcontractor.objects.filter(service__provider__buyer=organization),
                        user=user, organization=organization, pk=pk)

@@ -282,6 +282,51 @@ def contract_create(*, actor: User, service: ProviderService, **fields: Any) -> 
     return contract
 
 
+def _update(*, actor: User, obj: Any, fields: tuple[str, ...], changes: dict[str, Any], clean, action: str,
+            expected_version: int | None, buyer: Organization, what: str) -> Any:
+    """Edit an object of the register: refused when stale (409), every changed field audited."""
+    unknown = set(changes) - set(fields)
+    if unknown:
+        raise ValidationError({k: "This field cannot be edited here." for k in sorted(unknown)})
+    require_role(actor, buyer, Role.MEMBER)
+    if expected_version is not None and expected_version != obj.version:
+        raise Conflict(f"Someone saved this {what} after you opened it. Reload, then make your change again.")
+    before = audit.snapshot(obj, fields)
+    merged = {k: getattr(obj, k) for k in fields} | changes
+    errors = clean(merged)
+    if errors:
+        raise ValidationError(errors)
+    for key in fields:
+        setattr(obj, key, merged[key])
+    delta = audit.diff(before, audit.snapshot(obj, fields))
+    if not delta:
+        return obj
+    obj.version += 1
+    obj.save()
+    audit.record(actor=actor, action=action, obj=obj, organization=buyer, changes=delta)
+    return obj
+
+
+@transaction.atomic
+def service_update(
+    *, actor: User, service: ProviderService, expected_version: int | None, **changes: Any
+) -> ProviderService:
+    """Edit a service: criticality and its reasons, data, locations."""
+    service = ProviderService.objects.select_for_update().select_related("provider__buyer").get(pk=service.pk)
+    return _update(actor=actor, obj=service, fields=SERVICE_FIELDS, changes=changes, clean=_clean_service,
+                   action="provider.service.update", expected_version=expected_version,
+                   buyer=service.provider.buyer, what="service")
+
+
+@transaction.atomic
+def contract_update(*, actor: User, contract: Contract, expected_version: int | None, **changes: Any) -> Contract:
+    """Edit a contract: dates, renewal, notice periods, cost, law, exit plan, substitutability."""
+    contract = Contract.objects.select_for_update().select_related("service__provider__buyer").get(pk=contract.pk)
+    return _update(actor=actor, obj=contract, fields=CONTRACT_FIELDS, changes=changes, clean=_clean_contract,
+                   action="provider.contract.update", expected_version=expected_version,
+                   buyer=contract.service.provider.buyer, what="contract")
+
+
 @transaction.atomic
 def subcontractor_create(
     *, actor: User, service: ProviderService, parent: Subcontractor | None = None, **fields: Any

@@ -13,6 +13,8 @@ urlpatterns = [
     path("providers/<int:pk>/services/new/", views.service_new, name="provider_service_new"),
     path("providers/<int:pk>/assess/", views.assessment_new, name="assessment_new"),
     path("providers/services/<int:pk>/contracts/new/", views.contract_new, name="provider_contract_new"),
+    path("providers/services/<int:pk>/edit/", views.service_edit, name="provider_service_edit"),
+    path("providers/contracts/<int:pk>/edit/", views.contract_edit, name="provider_contract_edit"),
     path("providers/services/<int:pk>/subcontractors/new/", views.subcontractor_new,
          name="provider_subcontractor_new"),
     path("providers/assessments/", views.assessment_list, name="assessment_list"),

@@ -220,7 +220,9 @@ def service_new(request: HttpRequest, pk: int) -> HttpResponse:
     form = ServiceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.service_create(actor=request.user, provider=provider, **form.cleaned_data)
+            data = form.cleaned_data
+            data.pop("version", None)
+            services.service_create(actor=request.user, provider=provider, **data)
         except ValidationError as exc:
             add_form_errors(form, exc)
         else:
@@ -236,7 +238,9 @@ def contract_new(request: HttpRequest, pk: int) -> HttpResponse:
     form = ContractForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.contract_create(actor=request.user, service=service, **form.cleaned_data)
+            data = form.cleaned_data
+            data.pop("version", None)
+            services.contract_create(actor=request.user, service=service, **data)
         except ValidationError as exc:
             add_form_errors(form, exc)
         else:
@@ -244,6 +248,43 @@ def contract_new(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect(service.provider)
     return _form_page(request, form, title=f"Record the contract for {service.name}",
                       back=service.provider.get_absolute_url())
+
+
+def _edit_page(request: HttpRequest, obj: Any, form_class, fields: tuple[str, ...], update, *, title: str,
+               back: str) -> HttpResponse:
+    form = form_class(request.POST or None,
+                      initial={f: getattr(obj, f) for f in fields} | {"version": obj.version})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        version = data.pop("version", None)
+        try:
+            update(expected_version=version, **{f: data[f] for f in fields})
+        except ValidationError as exc:
+            add_form_errors(form, exc)
+        except Conflict as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Saved.")
+            return redirect(back)
+    return _form_page(request, form, title=title, back=back)
+
+
+@login_required
+def service_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    service = selectors.get_service(**_scope(request), pk=pk)
+    require_role(request.user, service.provider.buyer, Role.MEMBER)
+    return _edit_page(request, service, ServiceForm, services.SERVICE_FIELDS,
+                      lambda **kw: services.service_update(actor=request.user, service=service, **kw),
+                      title=f"Edit {service.name}", back=service.provider.get_absolute_url())
+
+
+@login_required
+def contract_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    contract = selectors.get_contract(**_scope(request), pk=pk)
+    require_role(request.user, contract.service.provider.buyer, Role.MEMBER)
+    return _edit_page(request, contract, ContractForm, services.CONTRACT_FIELDS,
+                      lambda **kw: services.contract_update(actor=request.user, contract=contract, **kw),
+                      title=f"Edit contract {contract.reference}", back=contract.service.provider.get_absolute_url())
 
 
 @login_required
@@ -497,7 +538,8 @@ def selection_detail(request: HttpRequest, pk: int) -> HttpResponse:
     candidates, rows = selectors.selection_comparison(selection)
     return render(request, "providers/selection_detail.html", {
         "selection": selection, "candidates": candidates, "rows": rows,
-        "register": selectors.provider_list(**_scope(request)).exclude(status="exited"),
+        "register": selectors.provider_list(**_scope(request)).exclude(status="exited").exclude(
+            assessments__selection=selection),
     })
 
 
