@@ -127,3 +127,30 @@ def test_a_template_of_ones_own_through_the_api(world, client):
     assert response.status_code == 201
     template = QuestionnaireTemplate.objects.get(pk=response.json()["id"])
     assert template.sections.get().questions.get().red_flags[0]["explanation"] == "No MFA."
+
+
+def test_announcing_a_change_emails_the_buyers_people(world, django_capture_on_commit_callbacks):
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        _announce(world)
+    assert mail.outbox[0].subject == "Planned change from Dialwell Outsourcing: New dialler vendor"
+    assert world.buyer.member.email in mail.outbox[0].to and world.buyer.viewer.email not in mail.outbox[0].to
+
+
+def test_the_provider_is_told_why_its_answers_were_reopened(world, login, django_capture_on_commit_callbacks):
+    provider = linked_provider(world)
+    assessment, _ = services.assessment_send(actor=world.buyer.member, provider=provider, due_date=due())
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.assessment_submit(actor=world.provider.member, assessment=assessment)
+    assert mail.outbox[0].to == [world.buyer.member.email] and "submitted" in mail.outbox[0].subject
+    services.assessment_reopen(actor=world.buyer.manager, assessment=assessment,
+                               reason="Attach your alert runbook, please.")
+    page = login(world.provider.member).get(f"/providers/assessments/{assessment.pk}/")
+    assert b"reopened the answers: Attach your alert runbook, please." in page.content
+
+
+def test_the_periodic_job_is_declared_for_the_worker():
+    from sourcewise.providers.periodic import JOBS
+
+    assert [("providers-reminders", 3600, send_reminders)] == JOBS

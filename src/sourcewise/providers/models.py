@@ -351,6 +351,8 @@ class Assessment(TenantModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     concluded_at = models.DateTimeField(null=True, blank=True)
+    # Shown to the provider: why the buyer reopened its submitted answers.
+    reopen_reason = models.TextField(blank=True)
     # A candidate without an account answers through a link: only the hash is kept.
     invite_email = models.EmailField(blank=True)
     invite_token_hash = models.CharField(max_length=64, blank=True, db_index=True)

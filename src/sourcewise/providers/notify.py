@@ -55,6 +55,29 @@ def assessment_sent(assessment_id: int, token: str | None) -> None:
     )
 
 
+def change_announced(notice_id: int) -> None:
+    """Tell the buyer's people a change is planned, while there is time to influence it."""
+    notice = ChangeNotice.objects.select_related("engagement__buyer", "engagement__provider").get(pk=notice_id)
+    send_mail(
+        f"Planned change from {notice.engagement.provider.name}: {notice.title}",
+        f"{notice.engagement.provider.name} plans a change on {notice.effective_date:%d %B %Y}: {notice.title}.\n\n"
+        f"{notice.description}\n\nReview it by {notice.review_by:%d %B %Y}: comment, ask for evidence, object "
+        f"or accept.\n{_base_url()}{reverse('change_notice_detail', args=[notice.pk])}\n",
+        None, _emails(notice.engagement.buyer),
+    )
+
+
+def assessment_submitted(assessment_id: int) -> None:
+    """Tell the person who sent the questionnaire that the answers are in."""
+    assessment = Assessment.objects.select_related("provider", "sent_by").get(pk=assessment_id)
+    send_mail(
+        f"{assessment.provider.legal_name} submitted its due diligence answers",
+        f"Review them, with their score and red flags:\n"
+        f"{_base_url()}{reverse('assessment_detail', args=[assessment.pk])}\n",
+        None, [assessment.sent_by.email],
+    )
+
+
 def _once_today(organization, kind: str, object_id: int, recipients: list[str], subject: str, body: str,
                 today: dt.date) -> bool:
     """Send one reminder unless it was already sent today; True if it was sent now."""

@@ -626,6 +626,9 @@ def assessment_submit(*, actor: User | None, assessment: Assessment, token: str 
     audit.record(actor=actor or who, action="assessment.submit", obj=assessment,
                  organization=assessment.provider.buyer,
                  changes=audit.diff({"status": before}, {"status": assessment.status}))
+    from sourcewise.providers import notify
+
+    transaction.on_commit(lambda: notify.assessment_submitted(assessment.pk))
     return assessment
 
 
@@ -638,10 +641,11 @@ def assessment_reopen(*, actor: User, assessment: Assessment, reason: str) -> As
         raise ValidationError(f"Only a submitted questionnaire can be reopened; this one is "
                               f"{assessment.get_status_display().lower()}.")
     if not (reason or "").strip():
-        raise ValidationError({"reason": "Say why it is reopened: the reason is kept in the history."})
+        raise ValidationError({"reason": "Say why it is reopened: the provider is shown the reason."})
     assessment.status = Assessment.Status.REOPENED
+    assessment.reopen_reason = reason.strip()
     assessment.version += 1
-    assessment.save(update_fields=["status", "version"])
+    assessment.save(update_fields=["status", "reopen_reason", "version"])
     audit.record(actor=actor, action="assessment.reopen", obj=assessment,
                  organization=assessment.provider.buyer,
                  changes={"status": {"before": "submitted", "after": "reopened"},
@@ -837,6 +841,9 @@ def change_notice_announce(
                  organization=membership.organization, engagement=engagement,
                  changes=audit.created({"kind": kind, "title": notice.title,
                                         "effective_date": effective_date, "review_by": review_by}))
+    from sourcewise.providers import notify
+
+    transaction.on_commit(lambda: notify.change_announced(notice.pk))
     return notice
 
 
