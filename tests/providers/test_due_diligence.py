@@ -172,3 +172,19 @@ def test_reminders_go_once_a_day(world, django_capture_on_commit_callbacks):
     assert "Reminder" in mail.outbox[0].subject and world.provider.member.email in mail.outbox[0].to
     assert send_reminders() == 0
     assert len(mail.outbox) == 1
+
+
+def test_a_new_link_replaces_the_old_one(world, login, django_capture_on_commit_callbacks):
+    provider = candidate(world, "Slowreply Ltd")
+    assessment, old = services.assessment_send(actor=world.buyer.member, provider=provider, due_date=due())
+    with pytest.raises(PermissionDenied):
+        services.assessment_resend_link(actor=world.buyer.viewer, assessment=assessment)
+    mail.outbox.clear()
+    client = login(world.buyer.member)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/providers/assessments/{assessment.pk}/resend-link/", follow=True)
+    assert b"A new link was emailed to bids@candidate.test" in response.content
+    new = mail.outbox[0].body.split("/providers/answer/")[1].split("/")[0]
+    assert services.assessment_for_token(new) == assessment
+    with pytest.raises(services.LinkUnusable):
+        services.assessment_for_token(old)

@@ -608,6 +608,15 @@ def _buyer_assessment(request: HttpRequest, assessment_id: int) -> Assessment:
     return assessment
 
 
+@router.post("/due-diligence/assessments/{assessment_id}/resend-link", response={200: AssessmentSent, **WRITE_ERRORS},
+             summary="Send a candidate a new invitation link")
+def resend_link(request: HttpRequest, assessment_id: int):
+    """The old link stops working; the new one is shown once here and emailed."""
+    assessment = _buyer_assessment(request, assessment_id)
+    assessment, token = services.assessment_resend_link(actor=request.user, assessment=assessment)
+    return {"id": assessment.pk, "invitation_link": request.build_absolute_uri(f"/providers/answer/{token}/")}
+
+
 class ReasonIn(InputSchema):
     reason: str
 

@@ -498,6 +498,28 @@ def assessment_send(
     return assessment, token
 
 
+@transaction.atomic
+def assessment_resend_link(*, actor: User, assessment: Assessment) -> tuple[Assessment, str]:
+    """A fresh invitation link (the old one stops working), emailed on commit."""
+    assessment = Assessment.objects.select_for_update().select_related("provider").get(pk=assessment.pk)
+    require_role(actor, assessment.provider.buyer, Role.MEMBER)
+    if not assessment.invite_token_hash:
+        raise ValidationError(f"{assessment.provider} answers through its Sourcewise organisation, not a link.")
+    if not assessment.is_open:
+        raise ValidationError(f"This questionnaire is {assessment.get_status_display().lower()}: no link is needed.")
+    token = secrets.token_urlsafe(32)
+    assessment.invite_token_hash = _hash(token)
+    assessment.invite_expires_at = timezone.now() + dt.timedelta(days=INVITE_TTL_DAYS)
+    assessment.save(update_fields=["invite_token_hash", "invite_expires_at"])
+    audit.record(actor=actor, action="assessment.link.resend", obj=assessment,
+                 organization=assessment.provider.buyer,
+                 changes={"invite_expires_at": {"before": None, "after": assessment.invite_expires_at}})
+    from sourcewise.providers import notify
+
+    transaction.on_commit(lambda: notify.assessment_sent(assessment.pk, token))
+    return assessment, token
+
+
 class LinkUnusable(Exception):
     """An assessment link that is unknown, expired or for an assessment no longer open."""
 

@@ -22,6 +22,8 @@ urlpatterns = [
     path("providers/assessments/<int:pk>/answer/", views.assessment_answer, name="assessment_answer"),
     path("providers/assessments/<int:pk>/evidence/<slug:key>/", views.assessment_evidence,
          name="assessment_evidence"),
+    path("providers/assessments/<int:pk>/resend-link/", views.assessment_resend_link,
+         name="assessment_resend_link"),
     path("providers/assessments/<int:pk>/reopen/", views.assessment_reopen, name="assessment_reopen"),
     path("providers/assessments/<int:pk>/review/", views.assessment_review, name="assessment_review"),
     path("providers/assessments/<int:pk>/conclude/", views.assessment_conclude, name="assessment_conclude"),

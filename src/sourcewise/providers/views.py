@@ -471,6 +471,15 @@ def _buyer_assessment(request: HttpRequest, pk: int) -> Assessment:
 
 @login_required
 @require_POST
+def assessment_resend_link(request: HttpRequest, pk: int) -> HttpResponse:
+    assessment = _buyer_assessment(request, pk)
+    return perform(request, lambda: services.assessment_resend_link(actor=request.user, assessment=assessment),
+                   success=f"A new link was emailed to {assessment.invite_email}; the old one no longer works.",
+                   then=assessment.get_absolute_url())
+
+
+@login_required
+@require_POST
 def assessment_reopen(request: HttpRequest, pk: int) -> HttpResponse:
     assessment = _buyer_assessment(request, pk)
     return perform(request, lambda: services.assessment_reopen(
