@@ -45,11 +45,16 @@ def test_providers_pages_are_accessible(page, world):
     selection = Selection.objects.get()
     notice = ChangeNotice.objects.get()
     engagement = world.engagement.pk
-    buyer_pages = [
+    from sourcewise.providers import services
+
+    own = services.template_create(actor=world.buyer.member, organization=world.buyer.organization,
+                                   definition={"name": "Data security", "sections": [{"title": "Access",
+                                               "questions": []}]}, allow_empty=True)
+    buyer_pages = [f"/providers/templates/{own.pk}/",
         "/providers/", "/providers/new/", "/providers/import/", f"/providers/{provider.pk}/",
         f"/providers/{provider.pk}/?tab=scorecard", f"/providers/{provider.pk}/assess/",
         f"/providers/assessments/{assessment.pk}/", "/providers/assessments/", "/providers/selections/",
-        f"/providers/selections/{selection.pk}/", "/providers/templates/",
+        f"/providers/selections/{selection.pk}/", "/providers/templates/", "/providers/templates/new/",
         f"/providers/engagements/{engagement}/relationship/", f"/providers/changes/{notice.pk}/",
         f"/providers/assessments/{open_one.pk}/",
     ]

@@ -218,3 +218,34 @@ def test_the_scorecard_shows_sla_figures_once_a_source_provides_them(world, logi
                         lambda provider, **scope: {"Checks passed (30 days)": "97%"})
     page = login(world.buyer.member).get(f"/providers/{provider.pk}/?tab=scorecard").content.decode()
     assert "Checks passed (30 days)" in page and "97%" in page and "No SLA data yet" not in page
+
+
+def test_a_buyer_builds_its_own_template_on_the_page(world, login):
+    from sourcewise.providers.models import Question, QuestionnaireTemplate
+
+    client = login(world.buyer.member)
+    response = client.post("/providers/templates/new/", {"name": "Data security", "first_section": "Access"})
+    template = QuestionnaireTemplate.objects.get(name="Data security")
+    assert response.status_code == 302
+    section = template.sections.get()
+    url = f"/providers/templates/{template.pk}/"
+    bad = client.post(url, {"form": "question", "section": section.pk, "text": "Do you use MFA?", "kind": "choice",
+                            "weight": 2, "options": "Yes = 100\nNo = lots"})
+    assert bad.status_code == 422 and b"Line 2: write" in bad.content
+    provider = linked_provider(world)
+    with pytest.raises(Exception, match="no questions yet"):
+        services.assessment_send(actor=world.buyer.member, provider=provider, due_date=due(), template=template)
+    good = client.post(url, {"form": "question", "section": section.pk, "text": "Do you use MFA?", "kind": "choice",
+                             "weight": 2, "options": "Yes = 100\nNo = 0", "red_flag_when": "choice_is",
+                             "red_flag_values": "No", "red_flag_explanation": "Accounts without MFA get taken over."})
+    assert good.status_code == 302
+    question = Question.objects.get(section=section)
+    assert question.options == [{"label": "Yes", "score": 100}, {"label": "No", "score": 0}]
+    assert question.red_flags == [{"when": "choice_is", "values": ["No"],
+                                   "explanation": "Accounts without MFA get taken over."}]
+    services.assessment_send(actor=world.buyer.member, provider=provider, due_date=due(), template=template)
+    locked = client.post(url, {"form": "section", "title": "Backups"})
+    assert locked.status_code == 422 and b"so it no longer changes" in locked.content
+    assert template.sections.count() == 1
+    assert client.get(url).status_code == 200
+    assert login(world.buyer.viewer).post(url, {"form": "section", "title": "Backups"}).status_code == 403

@@ -12,6 +12,7 @@ from sourcewise.providers.models import (
     Criticality,
     Interaction,
     Provider,
+    Question,
     Tier,
 )
 
@@ -182,3 +183,51 @@ class RespondForm(forms.Form):
         super().__init__(*args, **kwargs)
         if kinds is not None:
             self.fields["kind"].choices = [(k, ChangeNoticeResponse.Kind(k).label) for k in kinds]
+
+
+class TemplateForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    first_section = forms.CharField(max_length=200, label="First section's title")
+
+
+class SectionForm(forms.Form):
+    title = forms.CharField(max_length=200, label="Section title")
+
+
+class QuestionForm(forms.Form):
+    section = forms.ModelChoiceField(queryset=None, empty_label=None)
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), label="Question")
+    kind = forms.ChoiceField(choices=Question.Kind.choices, label="Answer type")
+    weight = forms.IntegerField(min_value=0, max_value=100, initial=1)
+    options = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}), required=False, label="Options and scores",
+        help_text="One per line, 'label = score' (0-100); for a number, 'from = score' bands, e.g. '24 = 20'.")
+    red_flag_when = forms.ChoiceField(
+        required=False, label="Red flag when",
+        choices=[("", "Never"), ("choice_is", "The answer is one of"), ("number_at_most", "The number is at most"),
+                 ("empty", "It is left unanswered")])
+    red_flag_values = forms.CharField(required=False, label="Red-flag answers or number",
+                                      help_text="Choices separated by ';', or the number.")
+    red_flag_explanation = forms.CharField(required=False, label="Why it is a red flag",
+                                           widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, sections=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["section"].queryset = sections
+
+    def red_flags(self) -> list[dict]:
+        data = self.cleaned_data
+        when = data.get("red_flag_when")
+        if not when:
+            return []
+        rule = {"when": when, "explanation": data.get("red_flag_explanation", "").strip()}
+        values = data.get("red_flag_values", "")
+        if when == "choice_is":
+            rule["values"] = [v.strip() for v in values.split(";") if v.strip()]
+        elif when == "number_at_most":
+            try:
+                rule["value"] = float(values)
+            except ValueError:
+                self.add_error("red_flag_values", "Give the number.")
+        return [rule]

@@ -358,7 +358,7 @@ def subcontractor_create(
 # --- due diligence ---------------------------------------------------------------------
 
 
-def _template_problems(definition: dict) -> list[str]:
+def _template_problems(definition: dict, allow_empty: bool = False) -> list[str]:
     problems = []
     if not (definition.get("name") or "").strip():
         problems.append("Name the template.")
@@ -368,7 +368,7 @@ def _template_problems(definition: dict) -> list[str]:
     for s_index, section in enumerate(definition.get("sections", []), start=1):
         if not (section.get("title") or "").strip():
             problems.append(f"Section {s_index} needs a title.")
-        if not section.get("questions"):
+        if not section.get("questions") and not allow_empty:
             problems.append(f"Section {s_index} needs at least one question.")
         for q_index, q in enumerate(section.get("questions", []), start=1):
             where = f"Section {s_index}, question {q_index}"
@@ -390,11 +390,15 @@ def _template_problems(definition: dict) -> list[str]:
 
 @transaction.atomic
 def template_create(
-    *, actor: User, organization: Organization, definition: dict, builtin_key: str = ""
+    *, actor: User, organization: Organization, definition: dict, builtin_key: str = "",
+    allow_empty: bool = False,
 ) -> QuestionnaireTemplate:
-    """A questionnaire template from its definition: {name, description, sections: [{title, questions}]}."""
+    """A questionnaire template from its definition: {name, description, sections: [{title, questions}]}.
+
+    `allow_empty` lets the page create a template whose questions are added next.
+    """
     require_role(actor, organization, Role.MEMBER)
-    problems = _template_problems(definition)
+    problems = _template_problems(definition, allow_empty)
     if problems:
         raise ValidationError({"sections": problems})
     template = QuestionnaireTemplate.objects.create(
@@ -412,6 +416,75 @@ def template_create(
     audit.record(actor=actor, action="template.create", obj=template, organization=organization,
                  changes=audit.created({"name": template.name, "sections": len(definition["sections"])}))
     return template
+
+
+def _require_unused(template: QuestionnaireTemplate) -> None:
+    if Assessment.objects.filter(template=template).exists():
+        raise ValidationError(
+            "Questionnaires were already sent with this template: changing it would change their "
+            "questions and scores. Create a new template instead.")
+
+
+@transaction.atomic
+def template_add_section(*, actor: User, template: QuestionnaireTemplate, title: str) -> Section:
+    """Add a section to a template not yet sent."""
+    require_role(actor, template.organization, Role.MEMBER)
+    _require_unused(template)
+    if not (title or "").strip():
+        raise ValidationError({"title": "Give the section a title."})
+    position = template.sections.count()
+    section = Section.objects.create(template=template, title=title.strip(), position=position)
+    audit.record(actor=actor, action="template.section.add", obj=template, organization=template.organization,
+                 changes={"section": {"before": None, "after": section.title}})
+    return section
+
+
+def parse_options(kind: str, lines: str) -> list[dict[str, Any]]:
+    """Options written one per line as "label = score" (choices) or "min = score" (number bands)."""
+    options = []
+    for number, line in enumerate((lines or "").splitlines(), start=1):
+        if not line.strip():
+            continue
+        label, sep, score = line.rpartition("=")
+        try:
+            value = int(score.strip())
+        except ValueError:
+            value = None
+        if not sep or not label.strip() or value is None or not 0 <= value <= 100:
+            raise ValidationError({"options": f"Line {number}: write 'label = score' with a score from 0 to 100."})
+        if kind == "number":
+            try:
+                options.append({"min": float(label.strip()), "score": value})
+            except ValueError:
+                raise ValidationError({"options": f"Line {number}: a number band starts with a number."}) from None
+        else:
+            options.append({"label": label.strip(), "score": value})
+    return options
+
+
+@transaction.atomic
+def template_add_question(
+    *, actor: User, section: Section, text: str, kind: str, weight: int = 1, options: list[dict] | None = None,
+    red_flags: list[dict] | None = None, help_text: str = "",
+) -> Question:
+    """Add a question (its options, weight and red-flag rules) to a template not yet sent."""
+    template = section.template
+    require_role(actor, template.organization, Role.MEMBER)
+    _require_unused(template)
+    definition = {"name": template.name, "sections": [{"title": section.title, "questions": [
+        {"text": text, "kind": kind, "weight": weight, "options": options or [], "red_flags": red_flags or [],
+         "key": "new"}]}]}
+    problems = [p.split(": ", 1)[-1] for p in _template_problems(definition)]
+    if problems:
+        raise ValidationError({"text": problems})
+    position = section.questions.count()
+    question = Question.objects.create(
+        section=section, key=f"q{template.pk}-{Question.objects.filter(section__template=template).count() + 1}",
+        text=text.strip(), help_text=(help_text or "").strip(), kind=kind, weight=weight,
+        options=options or [], red_flags=red_flags or [], position=position)
+    audit.record(actor=actor, action="template.question.add", obj=template, organization=template.organization,
+                 changes={"question": {"before": None, "after": question.text}})
+    return question
 
 
 def builtin_template(*, actor: User, organization: Organization) -> QuestionnaireTemplate:
@@ -464,6 +537,8 @@ def assessment_send(
         errors["due_date"] = "The due date is in the past."
     if template is not None and template.organization_id != buyer.pk:
         errors["template"] = "Use one of your own templates."
+    elif template is not None and not Question.objects.filter(section__template=template).exists():
+        errors["template"] = f"The template {template} has no questions yet."
     if selection is not None and selection.buyer_id != buyer.pk:
         errors["selection"] = "Use one of your own selections."
     invite_email = (invite_email or provider.contact_email or "").strip().lower()

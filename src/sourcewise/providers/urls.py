@@ -32,6 +32,7 @@ urlpatterns = [
     path("providers/selections/<int:pk>/", views.selection_detail, name="provider_selection"),
     path("providers/selections/<int:pk>/choose/", views.selection_choose, name="provider_selection_choose"),
     path("providers/templates/", views.template_index, name="questionnaire_templates"),
+    path("providers/templates/new/", views.template_new, name="questionnaire_template_new"),
     path("providers/templates/<int:pk>/", views.template_detail, name="questionnaire_template"),
     path("providers/engagements/<int:pk>/relationship/", views.relationship, name="relationship"),
     path("providers/follow-ups/<int:pk>/done/", views.follow_up_done, name="follow_up_done"),

@@ -31,11 +31,14 @@ from sourcewise.providers.forms import (
     InteractionForm,
     ProviderCreateForm,
     ProviderForm,
+    QuestionForm,
     RespondForm,
     ReviewForm,
+    SectionForm,
     SelectionForm,
     ServiceForm,
     SubcontractorForm,
+    TemplateForm,
     TierForm,
 )
 from sourcewise.providers.models import Assessment, ChangeNotice, Interaction, Question
@@ -577,15 +580,62 @@ def template_index(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_GET
+def template_new(request: HttpRequest) -> HttpResponse:
+    if request.organization is None:
+        return redirect("home")
+    require_role(request.user, request.organization, Role.MEMBER)
+    form = TemplateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            template = services.template_create(actor=request.user, organization=request.organization, definition={
+                "name": data["name"], "description": data["description"],
+                "sections": [{"title": data["first_section"], "questions": []}]},
+                allow_empty=True)
+        except ValidationError as exc:
+            add_form_errors(form, exc)
+        else:
+            messages.success(request, "Template created: add its questions.")
+            return redirect("questionnaire_template", pk=template.pk)
+    return _form_page(request, form, title="New questionnaire template", back="questionnaire_templates")
+
+
+@login_required
 def template_detail(request: HttpRequest, pk: int) -> HttpResponse:
     from sourcewise.core.selectors import get_visible
 
     template = get_visible(selectors.template_list(**_scope(request)), **_scope(request), pk=pk)
+    sections = template.sections.all()
+    section_form = SectionForm(request.POST if request.POST.get("form") == "section" else None)
+    question_form = QuestionForm(request.POST if request.POST.get("form") == "question" else None,
+                                 sections=sections)
+    if request.method == "POST":
+        require_role(request.user, template.organization, Role.MEMBER)
+        form = section_form if request.POST.get("form") == "section" else question_form
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                if form is section_form:
+                    services.template_add_section(actor=request.user, template=template, title=data["title"])
+                else:
+                    red_flags = form.red_flags()
+                    if form.errors:
+                        raise ValidationError({})
+                    services.template_add_question(
+                        actor=request.user, section=data["section"], text=data["text"], kind=data["kind"],
+                        weight=data["weight"], options=services.parse_options(data["kind"], data["options"]),
+                        red_flags=red_flags)
+            except ValidationError as exc:
+                if exc.messages:
+                    add_form_errors(form, exc)
+            else:
+                messages.success(request, "Added.")
+                return redirect("questionnaire_template", pk=template.pk)
     return render(request, "providers/template_detail.html", {
-        "template": template,
-        "sections": template.sections.prefetch_related("questions"),
-    })
+        "template": template, "sections": sections.prefetch_related("questions"),
+        "in_use": Assessment.objects.filter(template=template).exists(),
+        "section_form": section_form, "question_form": question_form,
+    }, status=422 if request.method == "POST" else 200)
 
 
 # --- the relationship -------------------------------------------------------------------------
