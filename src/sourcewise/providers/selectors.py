@@ -1,0 +1,382 @@
+"""Every read of the providers app, through the tenancy rule; plus the figures pages show.
+
+The scorecard reads each source through one small function (`SCORECARD_SOURCES`):
+SLA results and incidents come from apps built alongside this one and answer None
+("no data yet") until they are wired in; nothing is invented meanwhile.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Count, Max, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from sourcewise.core.models import Engagement
+from sourcewise.core.selectors import engagement_list, get_visible
+from sourcewise.providers import scoring
+from sourcewise.providers.models import (
+    REASSESSMENT_MONTHS,
+    Answer,
+    Assessment,
+    ChangeNotice,
+    Contract,
+    FollowUp,
+    Interaction,
+    Provider,
+    ProviderService,
+    Question,
+    QuestionnaireTemplate,
+    Selection,
+    Subcontractor,
+)
+
+
+def _org_pk(organization: Any) -> Any:
+    return getattr(organization, "pk", organization)
+
+
+# --- register --------------------------------------------------------------------------
+
+
+def provider_list(*, user: Any, organization: Any) -> QuerySet[Provider]:
+    """The register of the organisation acted for (never another buyer's)."""
+    return (
+        Provider.objects.visible_to(user, organization)
+        .filter(buyer=organization)
+        .select_related("parent", "organization")
+        .annotate(
+            service_count=Count("services", distinct=True),
+            last_concluded_at=Max("assessments__concluded_at"),
+        )
+    )
+
+
+def reassessment_due(provider: Provider) -> dt.date | None:
+    """When the provider's tier asks for its next assessment; None when never concluded (due now)."""
+    # Rows of provider_list carry the date already: no query per row.
+    if hasattr(provider, "last_concluded_at"):
+        concluded = provider.last_concluded_at
+    else:
+        concluded = provider.assessments.filter(status=Assessment.Status.CONCLUDED).aggregate(
+            last=Max("concluded_at"))["last"]
+    if concluded is None:
+        return None
+    return _months_later(timezone.localtime(concluded).date(), REASSESSMENT_MONTHS[provider.tier])
+
+
+def provider_get(*, user: Any, organization: Any, pk: Any) -> Provider:
+    return get_visible(provider_list(user=user, organization=organization), user=user,
+                       organization=organization, pk=pk)
+
+
+def provider_services(provider: Provider) -> list[ProviderService]:
+    return list(
+        provider.services.prefetch_related(
+            Prefetch("contracts", queryset=Contract.objects.order_by("-start_date")),
+            Prefetch("subcontractors", queryset=Subcontractor.objects.select_related("parent")),
+        )
+    )
+
+
+def subcontractor_chain(service: ProviderService) -> list[tuple[int, Subcontractor]]:
+    """The service's subcontractors as a tree, depth first: (depth, subcontractor)."""
+    subs = list(service.subcontractors.all())
+    children: dict[Any, list[Subcontractor]] = {}
+    for sub in subs:
+        children.setdefault(sub.parent_id, []).append(sub)
+    ordered: list[tuple[int, Subcontractor]] = []
+
+    def walk(parent_id: Any, depth: int) -> None:
+        for sub in sorted(children.get(parent_id, []), key=lambda s: s.legal_name):
+            ordered.append((depth, sub))
+            walk(sub.pk, depth + 1)
+
+    walk(None, 0)
+    return ordered
+
+
+def register_for_export(*, user: Any, organization: Any) -> QuerySet[Provider]:
+    return provider_list(user=user, organization=organization).prefetch_related(
+        Prefetch("services", queryset=ProviderService.objects.prefetch_related(
+            Prefetch("contracts", queryset=Contract.objects.order_by("-start_date")),
+            Prefetch("subcontractors", queryset=Subcontractor.objects.select_related("parent")),
+        ))
+    ).order_by("legal_name")
+
+
+def get_service(*, user: Any, organization: Any, pk: Any) -> ProviderService:
+    return get_visible(ProviderService.objects.filter(provider__buyer=organization).select_related(
+        "provider", "provider__buyer"), user=user, organization=organization, pk=pk)
+
+
+def get_contract(*, user: Any, organization: Any, pk: Any) -> Contract:
+    return get_visible(Contract.objects.filter(service__provider__buyer=organization).select_related(
+        "service__provider__buyer"), user=user, organization=organization, pk=pk)
+
+
+def get_subcontractor(*, user: Any, organization: Any, pk: Any) -> Subcontractor:
+    return get_visible(Subcontractor.objects.filter(service__provider__buyer=organization),
+                       user=user, organization=organization, pk=pk)
+
+
+# --- due diligence ----------------------------------------------------------------------
+
+
+def template_list(*, user: Any, organization: Any) -> QuerySet[QuestionnaireTemplate]:
+    return QuestionnaireTemplate.objects.visible_to(user, organization).filter(organization=organization)
+
+
+def template_questions(template: QuestionnaireTemplate) -> list[Question]:
+    return list(Question.objects.filter(section__template=template).select_related("section"))
+
+
+def assessment_list(*, user: Any, organization: Any) -> QuerySet[Assessment]:
+    """Assessments the organisation sent (as buyer) or must answer (as the assessed provider)."""
+    return Assessment.objects.visible_to(user, organization).filter(
+        Q(provider__buyer=organization) | Q(provider__organization=organization)
+    ).select_related("provider", "provider__buyer", "template", "selection")
+
+
+def assessment_get(*, user: Any, organization: Any, pk: Any) -> Assessment:
+    return get_visible(assessment_list(user=user, organization=organization), user=user,
+                       organization=organization, pk=pk)
+
+
+def side_of_assessment(assessment: Assessment, organization: Any) -> str:
+    """'buyer' for the organisation that sent it; 'provider' for the one that answers it."""
+    return "buyer" if assessment.provider.buyer_id == _org_pk(organization) else "provider"
+
+
+def assessment_result(assessment: Assessment) -> scoring.Result:
+    questions = template_questions(assessment.template)
+    answers = {a.question_id: a for a in assessment.answers.all()}
+    return scoring.evaluate(questions, answers)
+
+
+def selection_list(*, user: Any, organization: Any) -> QuerySet[Selection]:
+    return Selection.objects.visible_to(user, organization).filter(buyer=organization).select_related(
+        "chosen", "chosen__provider").annotate(candidate_count=Count("assessments"))
+
+
+def selection_get(*, user: Any, organization: Any, pk: Any) -> Selection:
+    return get_visible(selection_list(user=user, organization=organization), user=user,
+                       organization=organization, pk=pk)
+
+
+@dataclass
+class Candidate:
+    assessment: Assessment
+    result: scoring.Result
+    review_average: int | None
+    evidence: list[Answer]
+
+
+@dataclass
+class ComparisonRow:
+    key: str
+    text: str
+    section: str
+    weight: int
+    cells: list[tuple[str, int, bool]]  # per candidate: answer text, score, red-flagged
+
+
+def selection_comparison(selection: Selection) -> tuple[list[Candidate], list[ComparisonRow]]:
+    """The candidates side by side: totals, red flags, evidence, and every question's answers."""
+    assessments = list(
+        selection.assessments.select_related("provider", "template").prefetch_related(
+            Prefetch("answers", queryset=Answer.objects.select_related("question")), "reviews"
+        ).order_by("provider__legal_name")
+    )
+    candidates, by_key = [], {}
+    for assessment in assessments:
+        questions = template_questions(assessment.template)
+        answers = {a.question_id: a for a in assessment.answers.all()}
+        result = scoring.evaluate(questions, answers)
+        reviews = [r.score for r in assessment.reviews.all()]
+        candidates.append(Candidate(
+            assessment=assessment, result=result,
+            review_average=round(sum(reviews) / len(reviews)) if reviews else None,
+            evidence=[a for a in answers.values() if a.question.kind == "file" and a.evidence],
+        ))
+        for row in result.questions:
+            by_key.setdefault(row.question.key, row.question)
+    rows = []
+    for key, question in by_key.items():
+        cells = []
+        for candidate in candidates:
+            match = next((r for r in candidate.result.questions if r.question.key == key), None)
+            flagged = any(f.question_key == key for f in candidate.result.red_flags)
+            if match is None:
+                cells.append(("not asked", 0, False))
+            else:
+                cells.append((scoring.answer_text(match.question, match.answer), match.score, flagged))
+        rows.append(ComparisonRow(key, question.text, question.section.title, question.weight, cells))
+    return candidates, rows
+
+
+# --- the relationship -------------------------------------------------------------------
+
+
+def interaction_list(*, user: Any, organization: Any, engagement: Engagement) -> QuerySet[Interaction]:
+    return Interaction.objects.visible_to(user, organization).filter(engagement=engagement).prefetch_related(
+        "follow_ups").select_related("logged_by")
+
+
+def follow_up_get(*, user: Any, organization: Any, pk: Any) -> FollowUp:
+    return get_visible(FollowUp.objects.select_related("interaction__engagement"), user=user,
+                       organization=organization, pk=pk)
+
+
+def change_notice_list(*, user: Any, organization: Any) -> QuerySet[ChangeNotice]:
+    return ChangeNotice.objects.visible_to(user, organization).select_related(
+        "engagement", "engagement__buyer", "engagement__provider", "announced_by")
+
+
+def change_notice_get(*, user: Any, organization: Any, pk: Any) -> ChangeNotice:
+    return get_visible(change_notice_list(user=user, organization=organization), user=user,
+                       organization=organization, pk=pk)
+
+
+PROACTIVE_ALERT_SHARE = 0.25
+MIN_INTERACTIONS_FOR_ALERT = 3
+SILENCE_DAYS = 90
+
+
+@dataclass
+class Health:
+    interactions: int  # in the last 12 months
+    proactive: int
+    reactive: int
+    proactive_share: int | None  # percent
+    average_gap_days: int | None
+    days_since_last: int | None
+    open_follow_ups: int
+    overdue_follow_ups: int
+    alert: str | None
+    quarters: list[tuple[str, int, int]] = field(default_factory=list)  # label, proactive, reactive
+
+
+def _quarter(day: dt.date) -> tuple[int, int]:
+    return day.year, (day.month - 1) // 3 + 1
+
+
+def relationship_health(engagement: Engagement, *, today: dt.date | None = None) -> Health:
+    """Cadence, the proactive share, open follow-ups and an alert for a problems-only relationship."""
+    today = today or timezone.localdate()
+    since = today - dt.timedelta(days=365)
+    rows = list(Interaction.objects.filter(engagement=engagement, date__gt=since, date__lte=today)
+                .order_by("date").values_list("date", "kind"))
+    reactive = sum(1 for _d, kind in rows if kind in Interaction.REACTIVE)
+    proactive = len(rows) - reactive
+    share = round(100 * proactive / len(rows)) if rows else None
+    gaps = [(b[0] - a[0]).days for a, b in zip(rows, rows[1:], strict=False)]
+    last = Interaction.objects.filter(engagement=engagement, date__lte=today).order_by("-date").values_list(
+        "date", flat=True).first()
+    follow_ups = FollowUp.objects.filter(interaction__engagement=engagement, done_at__isnull=True)
+    open_count = follow_ups.count()
+    overdue = follow_ups.filter(due_date__lt=today).count()
+    alert = None
+    if len(rows) >= MIN_INTERACTIONS_FOR_ALERT and proactive / len(rows) <= PROACTIVE_ALERT_SHARE:
+        alert = (f"This relationship only speaks at problems and renewals: {reactive} of {len(rows)} "
+                 "interactions in the last 12 months were escalations, incident calls or renewal "
+                 "talks. Schedule governance reviews and workshops.")
+    elif last is None or (today - last).days > SILENCE_DAYS:
+        alert = (f"No interaction logged in the last {SILENCE_DAYS} days: the relationship is not being "
+                 "instrumented.")
+    counts: dict[tuple[int, int], list[int]] = {}
+    for day, kind in rows:
+        counts.setdefault(_quarter(day), [0, 0])[1 if kind in Interaction.REACTIVE else 0] += 1
+    quarters = []
+    year, q = _quarter(today)
+    for _ in range(4):
+        p, r = counts.get((year, q), [0, 0])
+        quarters.append((f"Q{q} {year}", p, r))
+        year, q = (year, q - 1) if q > 1 else (year - 1, 4)
+    return Health(
+        interactions=len(rows), proactive=proactive, reactive=reactive, proactive_share=share,
+        average_gap_days=round(sum(gaps) / len(gaps)) if gaps else None,
+        days_since_last=(today - last).days if last else None,
+        open_follow_ups=open_count, overdue_follow_ups=overdue, alert=alert, quarters=quarters[::-1],
+    )
+
+
+# --- scorecard ------------------------------------------------------------------------------
+
+
+def _months_later(day: dt.date, months: int) -> dt.date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    return dt.date(year, month, min(day.day, 28))
+
+
+def due_diligence_figures(provider: Provider) -> dict[str, Any] | None:
+    """The latest submitted or concluded assessment: score, red flags, reviews, conclusion."""
+    latest = provider.assessments.filter(
+        status__in=[Assessment.Status.SUBMITTED, Assessment.Status.CONCLUDED]
+    ).select_related("template").prefetch_related("answers", "reviews").order_by("-submitted_at").first()
+    months = REASSESSMENT_MONTHS[provider.tier]
+    reassess = reassessment_due(provider)
+    if latest is None:
+        return {"assessment": None, "reassessment_due": reassess, "reassessment_months": months}
+    result = assessment_result(latest)
+    reviews = [r.score for r in latest.reviews.all()]
+    return {
+        "assessment": latest, "score": result.total, "red_flags": result.red_flags,
+        "review_average": round(sum(reviews) / len(reviews)) if reviews else None,
+        "conclusion": latest.get_conclusion_display() if latest.conclusion else None,
+        "reassessment_due": reassess, "reassessment_months": months,
+        "bars": [("Weighted score", result.total), ("Reviewers' average",
+                  round(sum(reviews) / len(reviews)) if reviews else None)],
+    }
+
+
+def engagements_of(provider: Provider, *, user: Any, organization: Any) -> QuerySet[Engagement]:
+    """The buyer's engagements with the provider's Sourcewise organisation, if linked."""
+    if provider.organization_id is None:
+        return Engagement.objects.none()
+    return engagement_list(user=user, organization=organization).filter(
+        buyer=provider.buyer, provider=provider.organization)
+
+
+def relationship_figures(provider: Provider, *, user: Any, organization: Any) -> list[tuple[Engagement, Health]]:
+    return [(e, relationship_health(e)) for e in engagements_of(provider, user=user, organization=organization)]
+
+
+def change_notice_figures(provider: Provider, *, user: Any, organization: Any) -> dict[str, int]:
+    notices = ChangeNotice.objects.filter(
+        engagement__in=engagements_of(provider, user=user, organization=organization))
+    today = timezone.localdate()
+    return notices.aggregate(
+        total=Count("pk"),
+        open=Count("pk", filter=Q(status__in=list(ChangeNotice.OPEN))),
+        overdue=Count("pk", filter=Q(status__in=list(ChangeNotice.OPEN), review_by__lt=today)),
+        objected=Count("pk", filter=Q(status=ChangeNotice.Status.OBJECTED)),
+    )
+
+
+def sla_figures(provider: Provider, *, user: Any, organization: Any) -> dict[str, Any] | None:
+    """SLA results from monitoring: None until the monitoring app is wired in here."""
+    return None
+
+
+def incident_figures(provider: Provider, *, user: Any, organization: Any) -> dict[str, Any] | None:
+    """Incidents (count, time to acknowledge, recurrence): None until resilience is wired in here."""
+    return None
+
+
+SCORECARD_SOURCES = {
+    "relationship": relationship_figures,
+    "change_notices": change_notice_figures,
+    "sla": sla_figures,
+    "incidents": incident_figures,
+}
+
+
+def provider_scorecard(provider: Provider, *, user: Any, organization: Any) -> dict[str, Any]:
+    card = {"due_diligence": due_diligence_figures(provider)}
+    for name, source in SCORECARD_SOURCES.items():
+        card[name] = source(provider, user=user, organization=organization)
+    return card
