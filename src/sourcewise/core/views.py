@@ -1,4 +1,4 @@
-"""Pages of the shell: dashboard, engagements, section landings, health and error pages."""
+"""Pages of the shell: dashboard, engagements, health and error pages."""
 
 from __future__ import annotations
 
@@ -221,23 +221,3 @@ def engagement_end(request: HttpRequest, pk: int) -> HttpResponse:
     return perform(request, lambda: services.engagement_end(
         actor=request.user, engagement=engagement, organization=request.organization),
         success="The engagement has ended. Its history stays.", then=engagement.get_absolute_url())
-
-
-SECTIONS = {
-    "providers": ("Providers", "The organisations that run services for you, and those you run services for."),
-    "monitoring": ("Monitoring", "Data feeds, expectation checks and SLA scorecards, per engagement."),
-    "incidents": ("Incidents", "Resilience plans and incidents, per engagement."),
-    "colearning": ("Co-learning", "Shared challenges, research, insights and ideas, per engagement."),
-}
-
-
-@login_required
-@require_GET
-def section(request: HttpRequest, section: str) -> HttpResponse:
-    title, lead = SECTIONS[section]
-    engagements = engagement_list(**_scope(request)).exclude(status=Engagement.Status.ENDED)
-    return render(request, "core/section.html", {
-        "section": section, "title": title, "lead": lead,
-        "as_buyer": engagements.filter(buyer=request.organization).order_by("provider__name"),
-        "as_provider": engagements.filter(provider=request.organization).order_by("buyer__name"),
-    })
