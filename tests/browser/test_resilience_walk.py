@@ -1,17 +1,45 @@
 """The brief's incident, walked in real Chromium by both sides, from failure to postmortem.
 
-The failed delivery is reported through `incident_record_failure`, the seam monitoring
-calls; the lead adds the delivery steps when monitoring lands.
+The provider uploads a failing delivery in the page; monitoring's finding opens the
+incident (the findings signal); a preventive control adds a check to the feed's suite;
+the next delivery passes; the incident closes with its postmortem.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib.util
 import re
+import sys
 from pathlib import Path
 
 from playwright.sync_api import expect
 
 PASSWORD = "correct horse battery staple 42"  # the world fixture's password
+
+
+def _helpers():
+    path = Path(__file__).parent.parent / "monitoring" / "helpers.py"
+    spec = importlib.util.spec_from_file_location("monitoring_test_helpers", path)
+    if spec.name in sys.modules:
+        return sys.modules[spec.name]
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+TITLE = "Contacts stay within the campaign's targeted segments failed on Daily contact log"
+
+
+def upload(page, path: Path, day: dt.date) -> None:
+    """The provider uploads a day's log on the feed page; it is checked at once (immediate tasks)."""
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Monitoring").click()
+    page.get_by_role("link", name="Daily contact log").click()
+    page.get_by_label("File").set_input_files(str(path))
+    page.get_by_label("Day it covers").first.fill(day.isoformat())
+    page.get_by_role("button", name="Upload and check").click()
+    expect(page).to_have_url(re.compile(r"/monitoring/runs/\d+/$"))
 
 
 def sign_in(page, email: str) -> None:
@@ -30,38 +58,44 @@ def status(page):
     return page.get_by_role("status")
 
 
-def test_the_brief_incident_from_failure_to_postmortem(page, world, monkeypatch):
+def test_the_brief_incident_from_failure_to_postmortem(page, world, tmp_path):
+    from sourcewise.monitoring.models import Feed
     from sourcewise.resilience import services
     from sourcewise.resilience.models import Incident
 
-    added = []
-
-    def suite_add_check(**kwargs):  # stands in for monitoring's suite_add_check until merge
-        added.append(kwargs)
-        return f"Added to the suite of {kwargs['feed_name']}."
-
-    monkeypatch.setattr(services, "check_applier", suite_add_check)
+    helpers = _helpers()
+    feeds = helpers.make_feeds(world)
     plan = services.plan_create(
         actor=world.buyer.manager, engagement=world.engagement, service="Outbound marketing calls",
         max_disruption_hours=48, max_customers_affected=10,
         customer_template="Dear customer, we contacted you by mistake. {buyer} is sorry.")
     services.scenario_add(
         actor=world.provider.manager, plan=plan, title="The targeting data integration fails",
-        detected_by_feeds=["contacts"], detected_by_checks=["contact_in_target_segment"],
+        detected_by_feeds=["contact-log"], detected_by_checks=["contact_was_targeted"],
         response_steps="Pause the campaign", buyer_owner=world.buyer.manager,
         provider_owner=world.provider.manager)
-    # The demo delivery fails its segment check.
-    incident = services.incident_record_failure(
-        engagement=world.engagement, check_name="contact_in_target_segment", feed_name="contacts",
-        severity="error", affected_customers=[f"C-{i}" for i in range(12)], failing_rows=15,
-        summary="15 contacts outside the targeted segments")
+    bad, good = tmp_path / "dialwell-contacts-20261120.parquet", tmp_path / "dialwell-contacts-20261121.parquet"
+    bad.write_bytes(helpers.bad_day(dt.date(2026, 11, 20)))
+    good.write_bytes(helpers.good_day(dt.date(2026, 11, 21)))
+
+    # The provider uploads the day's log; it fails its segment check.
+    sign_in(page, world.provider.manager.email)
+    upload(page, bad, dt.date(2026, 11, 20))
+    expect(page.locator("[data-run-status]")).to_have_text("Failed")
+    incident = Incident.objects.get(check_name="contact_was_targeted")
+    finding = incident.findings.get()
+    customers = len(incident.affected_customers)
+    assert customers > 10
 
     # The provider sees the incident with the affected customers, and acknowledges it.
-    sign_in(page, world.provider.manager.email)
     page.get_by_role("link", name="Incidents", exact=True).first.click()
-    page.get_by_role("link", name="contact_in_target_segment failed on contacts").click()
+    page.get_by_role("link", name=TITLE).click()
     expect(page.get_by_text("Critical severity")).to_be_visible()
-    expect(page.get_by_text("12 of a tolerance of 10")).to_be_visible()
+    expect(page.get_by_text(f"{customers} of a tolerance of 10")).to_be_visible()
+    behind = page.get_by_role("region", name="Findings behind it")
+    expect(behind.get_by_role("link", name="Contacts stay within the campaign's targeted segments")).to_have_attribute(
+        "href", finding.get_absolute_url())
+    expect(behind.get_by_role("link", name="affected customers, CSV")).to_be_visible()
     page.get_by_label("Ownership and apology statement").fill(
         "Dialwell owns this failure and apologises to Northwind's customers.")
     page.get_by_label("Who caused it").select_option(label="The provider")
@@ -111,25 +145,45 @@ def test_the_brief_incident_from_failure_to_postmortem(page, world, monkeypatch)
     expect(page.locator("#incident-status")).to_have_text("Solution agreed")
     sign_out(page)
 
-    # The provider adds a control that is a new check, and adds it to the feed in one action.
+    # The provider adds a control that is a new check on the feed.
     sign_in(page, world.provider.manager.email)
     page.goto(f"/incidents/{incident.pk}/")
     page.get_by_text("Add a preventive control").click()
-    page.get_by_label("What the control does").fill("Check every contact is in a targeted segment")
+    page.get_by_label("What the control does").fill("Check every contact has its contact time")
     page.get_by_label("Owner").select_option(value=str(world.provider.member.pk))
     page.get_by_label("Due on").fill("2030-01-31")
     control = page.locator("form", has=page.get_by_role("button", name="Add the control"))
     control.get_by_label("Kind").select_option(label="New check on a feed")
-    page.get_by_label("Feed (for a new check)").fill("contacts")
+    page.get_by_label("Feed (for a new check)").fill("contact-log")
     page.get_by_label("Check (YAML, in the suite format)").fill(
-        "{id: contact_in_target_segment, dataset: contacts, "
-        "relationships: {to: targets, columns: [campaign_id, customer_id]}}")
+        "{id: contact_time_present, name: Every contact has its time, dataset: contacts, "
+        "not_null: [contacted_at]}")
     page.get_by_role("button", name="Add the control").click()
     expect(status(page)).to_contain_text("Preventive control added")
-    page.get_by_role("button", name="Add the check to contacts").click()
-    expect(status(page)).to_contain_text("The check was added to contacts")
-    assert added[0]["check"]["id"] == "contact_in_target_segment"
+    # The suite is the buyer's: the provider is told so, and nothing changes.
+    page.get_by_role("button", name="Add the check to contact-log").click()
+    expect(status(page)).to_contain_text("Only Northwind Bank's side edits the suite")
     page.get_by_role("button", name="Move to remediating").click()
+    expect(page.locator("#incident-status")).to_have_text("Remediating")
+    sign_out(page)
+
+    # The buyer adds the check to the feed's suite in one action from the incident.
+    suite_before = Feed.objects.get(pk=feeds.contacts.pk).current_suite().number
+    sign_in(page, world.buyer.manager.email)
+    page.goto(f"/incidents/{incident.pk}/")
+    page.get_by_role("button", name="Add the check to contact-log").click()
+    expect(status(page)).to_contain_text("The check was added to contact-log")
+    page.get_by_role("link", name="contact-log").first.click()
+    expect(page.get_by_role("heading", name=f"Suite (version {suite_before + 1})")).to_be_visible()
+    expect(page.get_by_label("Suite (YAML)")).to_have_value(re.compile("id: contact_time_present"))
+    sign_out(page)
+
+    # The next delivery passes, the new check with it; the provider puts the incident in review.
+    sign_in(page, world.provider.manager.email)
+    upload(page, good, dt.date(2026, 11, 21))
+    expect(page.locator("[data-run-status]")).to_have_text("Passed")
+    expect(page.get_by_text("Every contact has its time")).to_be_visible()
+    page.goto(f"/incidents/{incident.pk}/")
     page.get_by_role("button", name="Move to in review").click()
     expect(page.locator("#incident-status")).to_have_text("In review")
     expect(page.get_by_role("button", name=re.compile("Sign off"))).to_have_count(0)
@@ -149,7 +203,7 @@ def test_the_brief_incident_from_failure_to_postmortem(page, world, monkeypatch)
     with page.expect_download() as download:
         page.get_by_role("link", name="Postmortem (Markdown)").click()
     text = Path(download.value.path()).read_text(encoding="utf-8")
-    assert "# Postmortem: contact_in_target_segment failed on contacts" in text
+    assert f"# Postmortem: {TITLE}" in text
     assert "(chosen)" in text and "Check the targeting data" in text
     with page.expect_download() as pdf:
         page.get_by_role("link", name="Postmortem (PDF)").click()

@@ -68,3 +68,8 @@ def populate(world) -> None:
                            title="Northwind private open incident", affected_customers=["NW-CUSTOMER-2"])
     services.webhook_configure(actor=buyer.manager, organization=buyer.organization,
                                url="https://hooks.northwind.test/sourcewise", secret="northwind webhook secret 123")
+    # Monitoring's failed checks (its crawl targets come first) open incidents linked to them.
+    from sourcewise.monitoring.models import Finding
+    from sourcewise.resilience.findings import record_findings
+
+    record_findings(Finding.objects.filter(feed__engagement=world.engagement, severity="error", status="failed"))

@@ -292,19 +292,3 @@ def test_new_check_is_added_to_the_feed_in_one_action(world, incident, monkeypat
     assert calls[0]["feed_name"] == "contacts" and calls[0]["check"]["dataset"] == "contacts"
     with pytest.raises(ValidationError, match="already added"):
         services.control_apply_check(actor=world.buyer.member, control=control)
-
-
-def test_without_monitoring_applying_a_check_says_so_and_changes_nothing(world, incident):
-    control = services.control_add(
-        actor=world.provider.member, incident=incident, kind="new_check", description="Not null",
-        owner=world.provider.manager, due_on=dt.date.today(), feed_name="contacts",
-        check={"dataset": "contacts", "not_null": ["customer_id"]})
-    try:
-        services.control_apply_check(actor=world.buyer.member, control=control)
-    except ValidationError as exc:
-        assert "cannot be added" in " ".join(exc.messages)
-        control.refresh_from_db()
-        assert control.applied_at is None
-    else:  # monitoring merged: the check went to the suite
-        control.refresh_from_db()
-        assert control.applied_at is not None

@@ -13,6 +13,7 @@ from sourcewise.accounts.models import User
 from sourcewise.core.api import READ_ERRORS, WRITE_ERRORS, ErrorOut, InputSchema, Page
 from sourcewise.core.selectors import engagement_get
 from sourcewise.resilience import selectors, services
+from sourcewise.resilience.findings import finding_customers_url, linked_findings
 from sourcewise.resilience.models import Incident
 
 router = Router(tags=["resilience"])
@@ -240,6 +241,31 @@ class MeasureOut(Schema):
     within: bool | None
 
 
+class LinkedFindingOut(Schema):
+    id: int = Field(description="The monitoring finding's id (GET /api/v1/monitoring/findings/{id}).")
+    kind: str = Field(description="check (a failed check) or late (a late delivery).")
+    check_id: str
+    check_name: str
+    feed_id: int
+    feed_name: str
+    period: dt.date
+    failing_rows: int | None
+    url: str = Field(description="The finding's page.")
+    affected_customers_url: str = Field(description="CSV of each affected customer's key; empty if none.")
+
+    @staticmethod
+    def resolve_feed_name(obj) -> str:
+        return obj.feed.name
+
+    @staticmethod
+    def resolve_url(obj) -> str:
+        return obj.get_absolute_url()
+
+    @staticmethod
+    def resolve_affected_customers_url(obj) -> str:
+        return finding_customers_url(obj)
+
+
 class IncidentOut(Schema):
     id: int
     engagement_id: int
@@ -279,7 +305,12 @@ class IncidentDetailOut(IncidentOut):
     options: list[OptionOut]
     controls: list[ControlOut]
     similar: list[LinkOut]
+    findings: list[LinkedFindingOut] = Field(description="Monitoring's findings behind the incident.")
     close_blockers: list[str] = Field(description="What still prevents closing.")
+
+    @staticmethod
+    def resolve_findings(obj) -> list:
+        return linked_findings(obj)
 
     @staticmethod
     def resolve_measures(obj) -> list:

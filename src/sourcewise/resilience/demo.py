@@ -11,11 +11,13 @@ import datetime as dt
 
 from django.utils import timezone
 
-from sourcewise.resilience import services
+from sourcewise.monitoring.models import Finding
+from sourcewise.resilience import findings, services
 from sourcewise.resilience.models import Incident, ResiliencePlan
 
-FEED = "daily-contact-log"
-SEGMENT_CHECK = "contact_in_target_segment"
+FEED = "contact-log"  # monitoring's daily contact log (its slug)
+SEGMENT_CHECK = "contact_was_targeted"  # the check that fails on monitoring's bad day
+DETECTING_CHECKS = [SEGMENT_CHECK, "targets_contacted", "campaign_is_northwinds"]
 PAST_TITLE = "SMS campaign sent outside the permitted contact hours"
 
 
@@ -32,7 +34,7 @@ def load(story) -> None:
         plan = services.plan_create(
             actor=vm, engagement=outbound, service="Outbound marketing calls",
             description="Marketing contacts to Northwind's targeted customer segments, run by Dialwell.",
-            max_disruption_hours=48, max_customers_affected=500, acknowledge_within_hours=2,
+            max_disruption_hours=48, max_customers_affected=150, acknowledge_within_hours=2,
             solution_within_hours=72,
             customer_template=(
                 "Dear customer, we recently contacted you about {service} in a way that did not fit "
@@ -47,7 +49,7 @@ def load(story) -> None:
             description="Dialwell's dialler loads Northwind's segment file through a data-conversion "
                         "contractor; a failed or stale load sends the wrong customers the wrong offers.",
             detected_by_feeds=[FEED],
-            detected_by_checks=[SEGMENT_CHECK, "targeted_customer_contacted", "contact_campaign_matches_client"],
+            detected_by_checks=DETECTING_CHECKS,
             response_steps="Pause the affected campaigns\nRe-load the segment file and compare counts\n"
                            "Tell Northwind's vendor manager within 2 hours\nSend the customer message",
             buyer_owner=vm, provider_owner=am,
@@ -68,14 +70,12 @@ def load(story) -> None:
     if not Incident.objects.filter(engagement=outbound, title=PAST_TITLE).exists():
         _past_incident(outbound, vm, owner, am, ops)
 
-    if not Incident.objects.filter(engagement=outbound, check_name=SEGMENT_CHECK).exists():
-        services.incident_record_failure(
-            engagement=outbound, check_name=SEGMENT_CHECK, feed_name=FEED, severity="error",
-            affected_customers=[f"NW-{100000 + i}" for i in range(1240)], failing_rows=1552,
-            summary=("The day's contact log holds 1,240 contacts outside the targeted segments, "
-                     "3,100 targeted customers were never contacted, and 212 contacts were logged "
-                     "for another client's campaign."),
-        )
+    # The brief's incident comes from monitoring's bad-day findings, as the signal would bring
+    # it once the demo commits: each failed error check opens (or adds to) its incident, and
+    # a finding already linked is left alone, so loading twice changes nothing.
+    findings.record_findings(
+        Finding.objects.filter(feed__engagement=outbound, kind=Finding.Kind.CHECK, severity="error",
+                               status="failed").select_related("feed", "run__delivery").order_by("pk"))
 
 
 def _past_incident(engagement, vm, owner, am, ops) -> None:

@@ -214,6 +214,10 @@ class Incident(TenantModel):
     signed_off_at = models.DateTimeField(null=True, blank=True)
     lessons = models.TextField(blank=True)
     postmortem = models.TextField(blank=True, help_text="Markdown, written when the incident closes.")
+    # Monitoring's findings behind an incident opened (or added to) from failed checks.
+    findings = models.ManyToManyField(
+        "monitoring.Finding", through="IncidentFinding", related_name="incidents", blank=True
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     version = models.PositiveIntegerField(default=1)
@@ -419,6 +423,26 @@ class PreventiveControl(TenantModel):
 
     def is_overdue(self, today: dt.date | None = None) -> bool:
         return self.done_at is None and self.due_on < (today or timezone.localdate())
+
+
+class IncidentFinding(TenantModel):
+    """A monitoring finding that opened an incident or was added to it (same engagement)."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="finding_links")
+    finding = models.ForeignKey("monitoring.Finding", on_delete=models.PROTECT, related_name="incident_links")
+    linked_at = models.DateTimeField(default=timezone.now)
+
+    tenant_engagement_field = "incident__engagement"
+
+    class Meta:
+        ordering = ["linked_at", "pk"]
+        constraints = [
+            # A finding is counted once: the signal and the demo may both offer it.
+            models.UniqueConstraint(fields=["finding"], name="incident_finding_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.finding} in {self.incident}"
 
 
 class IncidentLink(TenantModel):

@@ -30,6 +30,7 @@ from sourcewise.resilience.models import (
     Exercise,
     FailureScenario,
     Incident,
+    IncidentFinding,
     IncidentLink,
     OptionComment,
     PreventiveControl,
@@ -420,12 +421,15 @@ def incident_record_failure(
     summary: str,
     source_url: str = "",
     occurred_at: dt.datetime | None = None,
+    title: str = "",
+    finding: Any = None,
 ) -> Incident | None:
     """A failed check reported by monitoring: open an incident, or add to the open one.
 
     Only `error` severity opens incidents (a `warn` is monitoring's to show); None then.
     The actor is the system. The open incident for the same check gains a timeline
     entry and the new customers, and its severity rises with them (it never falls).
+    `finding` (a monitoring Finding of the same engagement) is linked to the incident.
     """
     errors: dict[str, str] = {}
     check_name = _text(check_name, "check_name", "Name the check that failed.", errors, 200)
@@ -435,13 +439,24 @@ def incident_record_failure(
         errors["severity"] = "A check's severity is error or warn."
     if not isinstance(failing_rows, int) or isinstance(failing_rows, bool) or failing_rows < 0:
         errors["failing_rows"] = "Give the number of failing rows as a whole number."
+    if finding is not None and finding.feed.engagement_id != engagement.pk:
+        errors["finding"] = "That finding belongs to another engagement."
     if errors:
         raise ValidationError(errors)
     if severity != "error":
         return None
-    customers = _clean_customers(affected_customers)
-    at = occurred_at or timezone.now()
+    incident = _record_failure(engagement=engagement, check_name=check_name, feed_name=feed_name,
+                               customers=_clean_customers(affected_customers), failing_rows=failing_rows,
+                               summary=summary, source_url=source_url, at=occurred_at or timezone.now(),
+                               title=title)
+    if finding is not None:
+        IncidentFinding.objects.get_or_create(finding=finding, defaults={"incident": incident})
+    return incident
 
+
+def _record_failure(*, engagement: Engagement, check_name: str, feed_name: str, customers: list[str],
+                    failing_rows: int, summary: str, source_url: str, at: dt.datetime,
+                    title: str) -> Incident:
     def open_incident() -> Incident | None:
         return (
             Incident.objects.select_for_update()
@@ -458,7 +473,8 @@ def incident_record_failure(
         with transaction.atomic():
             incident = Incident.objects.create(
                 engagement=engagement, plan=plan, scenario=scenario,
-                title=f"{check_name} failed on {feed_name}"[:200], description=summary,
+                title=((title or "").strip() or f"{check_name} failed on {feed_name}")[:200],
+                description=summary,
                 source=Incident.Source.FINDING, check_name=check_name, feed_name=feed_name,
                 source_url=source_url or "", affected_customers=customers, failing_rows=failing_rows,
                 severity=rules.severity_for(len(customers), plan.max_customers_affected if plan else None),
@@ -870,24 +886,44 @@ def control_add(
 CheckApplier = Callable[..., Any]
 
 
+def feed_for(engagement: Engagement, name: str):
+    """The monitoring feed of the engagement a control or scenario names: by slug or by name."""
+    from sourcewise.monitoring.models import Feed
+
+    wanted = (name or "").strip().lower()
+    if not wanted:
+        return None
+    for feed in Feed.objects.filter(engagement=engagement).order_by("pk"):
+        if wanted in (feed.slug.lower(), feed.name.lower()):
+            return feed
+    return None
+
+
 def _default_applier(*, actor: User, organization: Organization, engagement: Engagement,
                      feed_name: str, check: dict[str, Any]) -> str:
-    """Add the check to the feed's suite through monitoring's service (wired at merge).
+    """Add the check to the feed's suite through monitoring's `suite_add_check` (a new version).
 
-    Monitoring is built in parallel: until its `suite_add_check` and a way to find a
-    feed by name exist, the action is refused with that reason and nothing changes.
+    The feed is found among the engagement's feeds by slug or name; an unknown feed, a
+    check the whole suite refuses, or a side that may not edit the suite is refused with
+    the reason and nothing changes.
     """
+    from sourcewise.monitoring import services as monitoring
+    from sourcewise.monitoring.models import Feed
+
+    feed = feed_for(engagement, feed_name)
+    if feed is None:
+        known = ", ".join(f"{f.slug} ({f.name})" for f in Feed.objects.filter(engagement=engagement)) or "none yet"
+        raise ValidationError({"feed_name": f"No feed named \u201c{feed_name}\u201d in this engagement "
+                                            f"(its feeds: {known})."})
+    if organization.pk != engagement.buyer_id:
+        raise ValidationError(f"Only {engagement.buyer}'s side edits the suite of {feed.name}: "
+                              f"a member of {engagement.buyer} adds this check.")
     try:
-        from sourcewise.monitoring import services as monitoring
-    except ImportError:
-        monitoring = None
-    add = getattr(monitoring, "suite_add_check", None)
-    find_feed = getattr(monitoring, "feed_by_name", None)
-    if add is None or find_feed is None:
-        raise ValidationError("Feeds are not available here yet, so the check cannot be added to a suite.")
-    feed = find_feed(engagement=engagement, name=feed_name)
-    add(actor=actor, organization=organization, feed=feed, check=check)
-    return f"Added to the suite of {feed_name}."
+        version = monitoring.suite_add_check(actor=actor, organization=organization, feed=feed, check=check)
+    except PermissionDenied:
+        raise ValidationError(f"Adding a check to the suite of {feed.name} needs the member role "
+                              f"at {engagement.buyer}.") from None
+    return f"Added to the suite of {feed.name} (version {version.number})."
 
 
 # Replaced in tests, and by monitoring at merge if its entry point differs.

@@ -22,6 +22,7 @@ from sourcewise.core.selectors import engagement_list
 from sourcewise.core.tables import Column, Table, history_tab
 from sourcewise.core.tenancy import Role, role_at_least
 from sourcewise.resilience import forms, selectors, services
+from sourcewise.resilience.findings import feed_links, finding_customers_url, linked_findings
 from sourcewise.resilience.models import FailureScenario, Incident
 from sourcewise.resilience.postmortem import postmortem_pdf
 
@@ -127,6 +128,8 @@ def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "control_form": forms.ControlForm(engagement=engagement, auto_id="control_%s"),
         "options": list(incident.options.all()),
         "controls": list(incident.controls.all()),
+        "findings": [(f, finding_customers_url(f)) for f in linked_findings(incident)],
+        "detected_links": feed_links(engagement, [incident.feed_name]) if incident.feed_name else None,
     }
     context["tab"] = request.GET.get("tab", "incident")
     if context["tab"] == "history":
@@ -420,8 +423,12 @@ def plan_new(request: HttpRequest) -> HttpResponse:
 def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
     plan = selectors.plan_get(**_scope(request), pk=pk)
     facts = _role_facts(request, plan.engagement)
+    scenarios = list(plan.scenarios.all())
+    for scenario in scenarios:
+        # "How it is detected": each feed and check name links to its feed page when it matches one.
+        scenario.links = feed_links(plan.engagement, scenario.detected_by_feeds, scenario.detected_by_checks)
     return render(request, "resilience/plan_detail.html", {
-        "plan": plan, "engagement": plan.engagement, **facts,
+        "plan": plan, "engagement": plan.engagement, **facts, "scenarios": scenarios,
         "scenario_form": forms.ScenarioForm(engagement=plan.engagement, auto_id="scenario_%s"),
         "exercise_form": forms.ExerciseForm(engagement=plan.engagement, auto_id="exercise_%s"),
         "incidents": plan.incidents.order_by("-reported_at")[:20],

@@ -18,3 +18,16 @@ def resilience_card(context, engagement):
         "open_incidents": list(open_incidents[:5]), "open_count": open_incidents.count(),
         "critical_count": open_incidents.filter(severity="critical").count(), "plans": list(plans),
     }
+
+
+@register.inclusion_tag("resilience/_finding_incidents.html")
+def finding_incidents(finding):
+    """On a monitoring finding's page: the incident it opened or was added to."""
+    # The finding was fetched through the tenancy rule; its incidents share its engagement.
+    return {"incidents": list(finding.incidents.order_by("-reported_at"))}
+
+
+@register.inclusion_tag("resilience/_linked_names.html")
+def linked_names(names):
+    """Names as links where they matched a feed page (pairs from findings.feed_links)."""
+    return {"names": names}
