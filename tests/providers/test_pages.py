@@ -210,16 +210,6 @@ def test_contract_edit_page_refuses_a_stale_form(world, login):
     assert contract.buyer_notice_days == 60
 
 
-def test_the_scorecard_shows_sla_figures_once_a_source_provides_them(world, login, monkeypatch):
-    from sourcewise.providers import selectors
-
-    provider = linked_provider(world)
-    monkeypatch.setitem(selectors.SCORECARD_SOURCES, "sla",
-                        lambda provider, **scope: {"Checks passed (30 days)": "97%"})
-    page = login(world.buyer.member).get(f"/providers/{provider.pk}/?tab=scorecard").content.decode()
-    assert "Checks passed (30 days)" in page and "97%" in page and "No SLA data yet" not in page
-
-
 def test_a_buyer_builds_its_own_template_on_the_page(world, login):
     from sourcewise.providers.models import Question, QuestionnaireTemplate
 

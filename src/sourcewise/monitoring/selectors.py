@@ -103,14 +103,25 @@ class Scorecard:
 
 
 def scorecard(*, user: Any, organization: Any = None, engagement: Any = None, provider: Any = None,
+              engagements: Any = None, since: Any = None, feed_kind: str | None = None,
               max_points: int = 60) -> Scorecard:
-    """Every check over time for one engagement, or for every engagement of one provider."""
+    """Every check over time for one engagement, or for every engagement of one provider.
+
+    `engagements` narrows to those engagements (e.g. one buyer's with a provider); `since`
+    (a date) keeps only the days covered from then on; `feed_kind` keeps one kind of feed
+    (e.g. only what the provider delivers, not the buyer's reference data).
+    """
     scope = Q()
     if engagement is not None:
         scope &= Q(feed__engagement=engagement)
     if provider is not None:
         scope &= Q(feed__engagement__provider=provider)
+    if engagements is not None:
+        scope &= Q(feed__engagement__in=engagements)
+    if feed_kind is not None:
+        scope &= Q(feed__kind=feed_kind)
     outcomes = (CheckOutcome.objects.visible_to(user, organization).filter(scope)
+                .filter(**({"period__gte": since} if since is not None else {}))
                 .select_related("feed").order_by("feed_id", "check_id", "period", "run_id"))
     scores: dict[tuple[int, str], CheckScore] = {}
     for o in outcomes:
@@ -124,8 +135,10 @@ def scorecard(*, user: Any, organization: Any = None, engagement: Any = None, pr
     for score in scores.values():
         score.series = score.series[-max_points:]
     runs = CheckRun.objects.visible_to(user, organization).filter(scope).filter(
+        **({"delivery__period__gte": since} if since is not None else {})).filter(
         status__in=CheckRun.FINISHED).aggregate(n=Count("pk"), ok=Count("pk", filter=Q(status="passed")))
-    found = Finding.objects.visible_to(user, organization).filter(scope).aggregate(
+    found = Finding.objects.visible_to(user, organization).filter(scope).filter(
+        **({"period__gte": since} if since is not None else {})).aggregate(
         late=Count("pk", filter=Q(kind=Finding.Kind.LATE)), n=Count("pk"),
         rows=Sum("failing_rows", filter=Q(kind=Finding.Kind.CHECK)))
     return Scorecard(

@@ -357,6 +357,47 @@ def import_providers(request: HttpRequest, payload: ImportIn):
     return Status(201, {"created": len(created)})
 
 
+class CheckScoreOut(Schema):
+    feed: str
+    check: str
+    runs: int
+    passed: int
+    pass_rate: int | None = Field(description="Percent of runs in which the check passed.")
+    failing_rows: int
+
+
+class SlaOut(Schema):
+    period_days: int = Field(description="The period the figures cover, ending today.")
+    since: dt.date
+    engagements: list[str] = Field(description="The buyer's engagements with the provider that had checks.")
+    runs: int = Field(description="Deliveries checked (finished check runs).")
+    runs_passed: int
+    pass_rate: int | None = Field(description="Percent of check runs that passed.")
+    checks_run: int
+    checks_passed: int
+    check_pass_rate: int | None
+    failing_rows: int
+    late_deliveries: int
+    findings: int
+    checks: list[CheckScoreOut]
+
+
+class IncidentsOut(Schema):
+    period_days: int = Field(description="Incidents reported in this many days, plus any still open.")
+    since: dt.date
+    total: int
+    open: int
+    closed: int
+    by_severity: dict[str, int]
+    acknowledged: int
+    median_hours_to_acknowledge: float | None
+    acknowledge_targets_hours: list[int] = Field(description="The plans' targets to acknowledge, in hours.")
+    acknowledged_with_target: int
+    acknowledged_within_target: int
+    unacknowledged_past_target: int
+    recurring: int = Field(description="Incidents linked as similar to a past incident.")
+
+
 class ScorecardOut(Schema):
     due_diligence_score: int | None
     red_flags: int | None
@@ -368,8 +409,8 @@ class ScorecardOut(Schema):
     relationship_alerts: list[str]
     change_notices_open: int
     change_reviews_overdue: int
-    sla: dict | None = Field(description="None until SLA results are available.")
-    incidents: dict | None = Field(description="None until incident data is available.")
+    sla: SlaOut | None = Field(description="None when monitoring has no checks for this buyer and provider.")
+    incidents: IncidentsOut | None = Field(description="None when no incident was reported in the period or is open.")
 
 
 @router.get("/providers/{provider_id}/scorecard", response={200: ScorecardOut, **READ_ERRORS},

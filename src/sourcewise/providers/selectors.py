@@ -1,8 +1,9 @@
 """Every read of the providers app, through the tenancy rule; plus the figures pages show.
 
 The scorecard reads each source through one small function (`SCORECARD_SOURCES`):
-SLA results and incidents come from apps built alongside this one and answer None
-("no data yet") until they are wired in; nothing is invented meanwhile.
+SLA results come from monitoring's scorecard selector and incidents from resilience, both
+for the buyer's own engagements with the provider's linked organisation only; each answers
+None ("no data yet") when there is nothing to show; nothing is invented.
 """
 
 from __future__ import annotations
@@ -357,14 +358,122 @@ def change_notice_figures(provider: Provider, *, user: Any, organization: Any) -
     )
 
 
+SCORECARD_PERIOD_DAYS = 90
+
+
+def _percent(part: int, whole: int) -> int | None:
+    return round(100 * part / whole) if whole else None
+
+
 def sla_figures(provider: Provider, *, user: Any, organization: Any) -> dict[str, Any] | None:
-    """SLA results from monitoring: None until the monitoring app is wired in here."""
-    return None
+    """SLA results from monitoring over the last SCORECARD_PERIOD_DAYS, for the buyer's engagements only.
+
+    Only delivery feeds count (what the provider delivers), not the buyer's reference data.
+    Read through monitoring's own scorecard selector; None when nothing was checked in the period.
+    """
+    from sourcewise.monitoring.models import Feed
+    from sourcewise.monitoring.selectors import scorecard
+
+    if provider.organization_id is None:
+        return None
+    engagements = engagements_of(provider, user=user, organization=organization)
+    since = timezone.localdate() - dt.timedelta(days=SCORECARD_PERIOD_DAYS)
+    card = scorecard(user=user, organization=organization, engagements=engagements, since=since,
+                     feed_kind=Feed.Kind.DELIVERY)
+    if not card.runs and not card.checks and not card.late:
+        return None
+    checks_run = sum(c.runs for c in card.checks)
+    checks_passed = sum(c.passed for c in card.checks)
+    return {
+        "period_days": SCORECARD_PERIOD_DAYS, "since": since,
+        "engagements": sorted(set(engagements.filter(
+            Q(feeds__outcomes__period__gte=since) | Q(feeds__findings__period__gte=since),
+            feeds__kind=Feed.Kind.DELIVERY,
+        ).values_list("name", flat=True))),
+        "runs": card.runs, "runs_passed": card.runs_passed, "pass_rate": _percent(card.runs_passed, card.runs),
+        "checks_run": checks_run, "checks_passed": checks_passed,
+        "check_pass_rate": _percent(checks_passed, checks_run),
+        "failing_rows": card.failing_rows, "late_deliveries": card.late, "findings": card.findings,
+        "checks": [{"feed": c.feed.name, "check": c.check_name, "runs": c.runs, "passed": c.passed,
+                    "pass_rate": _percent(c.passed, c.runs), "failing_rows": c.failing_rows}
+                   for c in card.checks],
+        "bars": [(f"{c.feed.name}: {c.check_name}", _percent(c.passed, c.runs)) for c in card.checks],
+    }
+
+
+def _median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
+def _duration_label(hours: float | None) -> str | None:
+    if hours is None:
+        return None
+    if hours < 1 / 60:
+        return "under a minute"
+    if hours < 1:
+        return f"{round(hours * 60)} min"
+    return f"{hours:.1f} h"
 
 
 def incident_figures(provider: Provider, *, user: Any, organization: Any) -> dict[str, Any] | None:
-    """Incidents (count, time to acknowledge, recurrence): None until resilience is wired in here."""
-    return None
+    """Incidents of the buyer's engagements with the provider: reported in the period or still open.
+
+    Counts (open, closed), the median time to acknowledge beside the plans' targets, and
+    recurrence (incidents resilience linked as similar to a past one). None when there are none.
+    """
+    from sourcewise.resilience.models import Incident, IncidentLink
+    from sourcewise.resilience.selectors import incident_list
+
+    if provider.organization_id is None:
+        return None
+    since = timezone.localdate() - dt.timedelta(days=SCORECARD_PERIOD_DAYS)
+    start = dt.datetime.combine(since, dt.time.min, tzinfo=timezone.get_current_timezone())
+    incidents = list(
+        incident_list(user=user, organization=organization)
+        .filter(engagement__in=engagements_of(provider, user=user, organization=organization))
+        .filter(Q(reported_at__gte=start) | ~Q(status=Incident.Status.CLOSED))
+        .order_by("reported_at")
+    )
+    if not incidents:
+        return None
+    now = timezone.now()
+    ack_hours: list[float] = []
+    within = with_target = overdue = 0
+    for incident in incidents:
+        target = incident.plan.acknowledge_within_hours if incident.plan_id else None
+        if incident.acknowledged_at is not None:
+            hours = max((incident.acknowledged_at - incident.reported_at).total_seconds(), 0) / 3600
+            ack_hours.append(hours)
+            if target is not None:
+                with_target += 1
+                within += hours <= target
+        elif target is not None and (now - incident.reported_at).total_seconds() > target * 3600:
+            overdue += 1
+    targets = sorted({i.plan.acknowledge_within_hours for i in incidents if i.plan_id})
+    recurring = (IncidentLink.objects.visible_to(user, organization)
+                 .filter(incident__in=[i.pk for i in incidents]).values("incident").distinct().count())
+    closed = sum(i.status == Incident.Status.CLOSED for i in incidents)
+    median = _median(ack_hours)
+    return {
+        "period_days": SCORECARD_PERIOD_DAYS, "since": since,
+        "total": len(incidents), "open": len(incidents) - closed, "closed": closed,
+        "by_severity": {label: n for value, label in Incident.Severity.choices
+                        if (n := sum(i.severity == value for i in incidents))},
+        "acknowledged": len(ack_hours),
+        "median_hours_to_acknowledge": round(median, 1) if median is not None else None,
+        "median_label": _duration_label(median),
+        "acknowledge_targets_hours": targets,
+        "acknowledged_with_target": with_target, "acknowledged_within_target": within,
+        "unacknowledged_past_target": overdue,
+        "recurring": recurring,
+        "bars": [("Closed", _percent(closed, len(incidents))),
+                 ("Acknowledged within the plan's target", _percent(within, with_target)),
+                 ("Similar to a past incident", _percent(recurring, len(incidents)))],
+    }
 
 
 SCORECARD_SOURCES = {

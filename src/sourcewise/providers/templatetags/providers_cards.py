@@ -62,3 +62,11 @@ def quarter_chart(quarters):
         columns.append({"label": label, "proactive": proactive, "reactive": reactive, "x": 40 + i * 70,
                         "p_y": 120 - p_h, "p_h": p_h, "r_y": 120 - p_h - r_h, "r_h": r_h})
     return {"columns": columns, "width": 40 + 70 * len(quarters)}
+
+
+@register.inclusion_tag("providers/_long_bar_chart.html")
+def long_bar_chart(title: str, bars):
+    """Like bar_chart, for long labels (a check's name): each label sits above its bar."""
+    bars = [(label, value) for label, value in (bars or []) if value is not None]
+    return {"title": title, "bars": [(label, value, 14 + i * 40, 30 + i * 40, value * 3) for i, (label, value) in
+                                     enumerate(bars)], "height": 8 + 40 * len(bars)}
