@@ -160,9 +160,9 @@ def test_the_brief_incident_from_failure_to_postmortem(page, world, tmp_path):
         "not_null: [contacted_at]}")
     page.get_by_role("button", name="Add the control").click()
     expect(status(page)).to_contain_text("Preventive control added")
-    # The suite is the buyer's: the provider is told so, and nothing changes.
-    page.get_by_role("button", name="Add the check to contact-log").click()
-    expect(status(page)).to_contain_text("Only Northwind Bank's side edits the suite")
+    # The suite is the buyer's: the provider is not offered the action, and is told who takes it.
+    expect(page.get_by_role("button", name="Add the check to contact-log")).to_have_count(0)
+    expect(page.get_by_text("Waiting for Northwind Bank to add it to the suite")).to_be_visible()
     page.get_by_role("button", name="Move to remediating").click()
     expect(page.locator("#incident-status")).to_have_text("Remediating")
     sign_out(page)
