@@ -210,7 +210,7 @@ def test_a_killed_worker_is_retried_once_then_marked_failed(feeds, world, helper
     run = delivery.runs.get()
     # A worker picked it up and died: running, with a heartbeat long ago, and half-written files.
     services._claim(run.pk)
-    half = services.files.storage_root() / "runs" / str(run.pk) / ".attempt-1-x" / "failures"
+    half = services.storage.storage_root() / "runs" / str(run.pk) / ".attempt-1-x" / "failures"
     half.mkdir(parents=True)
     (half / "contact_was_targeted.parquet").write_bytes(b"half")
     later = run.queued_at + dt.timedelta(hours=1)

@@ -10,8 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from sourcewise.accounts.models import Organization, User
-from sourcewise.core import audit
-from sourcewise.core.errors import Conflict
+from sourcewise.core import audit, edits
 from sourcewise.core.models import Engagement
 from sourcewise.core.permissions import require_engagement_role, require_role
 from sourcewise.core.tenancy import Role
@@ -114,37 +113,15 @@ def engagement_update(
     **changes: Any,
 ) -> Engagement:
     """Edit the engagement's details; refused if someone saved a newer version meanwhile."""
-    unknown = set(changes) - set(EDITABLE_FIELDS)
-    if unknown:
-        raise ValidationError({key: "This field cannot be edited." for key in sorted(unknown)})
+    edits.refuse_unknown(changes, EDITABLE_FIELDS)
     engagement = Engagement.objects.select_for_update().get(pk=engagement.pk)
     membership = require_engagement_role(
         actor, engagement, Role.MANAGER, organization=organization
     )
-    if expected_version is not None and expected_version != engagement.version:
-        raise Conflict(
-            "Someone else saved this engagement after you opened it. "
-            "Reload to see their changes, then make yours again."
-        )
-    before = audit.snapshot(engagement, EDITABLE_FIELDS)
-    merged = {**before, **{k: v for k, v in changes.items()}}
-    merged["start_date"] = changes.get("start_date", engagement.start_date)
-    merged["end_date"] = changes.get("end_date", engagement.end_date)
-    cleaned = _clean({k: merged[k] for k in EDITABLE_FIELDS})
-    for key, value in cleaned.items():
-        setattr(engagement, key, value)
-    after = audit.snapshot(engagement, EDITABLE_FIELDS)
-    delta = audit.diff(before, after)
-    if not delta:
-        return engagement
-    engagement.version += 1
-    engagement.updated_at = timezone.now()
-    engagement.save()
-    audit.record(
-        actor=actor, action="engagement.update", obj=engagement,
-        organization=membership.organization, changes=delta,
+    return edits.save_edit(
+        engagement, fields=EDITABLE_FIELDS, changes=changes, clean=_clean, expected_version=expected_version,
+        what="engagement", actor=actor, action="engagement.update", organization=membership.organization,
     )
-    return engagement
 
 
 @transaction.atomic

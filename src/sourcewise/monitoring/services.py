@@ -24,7 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from sourcewise.accounts.models import Organization, User
-from sourcewise.core import audit
+from sourcewise.core import audit, edits, storage
 from sourcewise.core.errors import Conflict
 from sourcewise.core.models import Engagement
 from sourcewise.core.permissions import require_engagement_role
@@ -163,28 +163,18 @@ def feed_update(
     **changes: Any,
 ) -> Feed:
     """Edit a feed's description, schema, cadence or owners; 409 if someone saved meanwhile."""
-    unknown = set(changes) - set(FEED_FIELDS)
-    if unknown:
-        raise ValidationError({key: "This field cannot be edited." for key in sorted(unknown)})
+    edits.refuse_unknown(changes, FEED_FIELDS)
     feed = Feed.objects.select_for_update().select_related("engagement").get(pk=feed.pk)
     membership = require_engagement_role(actor, feed.engagement, Role.MEMBER, organization=organization)
-    if expected_version is not None and expected_version != feed.version:
-        raise Conflict("Someone else saved this feed after you opened it. Reload, then make your change again.")
+    edits.check_version(feed, expected_version, "feed")
     if "slug" in changes and changes["slug"] != feed.slug and feed.suite_versions.exists():
         raise ValidationError({"slug": "Suites name this feed by its short name; it cannot change."})
-    before = audit.snapshot(feed, FEED_FIELDS)
-    merged = {f: getattr(feed, f) for f in FEED_FIELDS} | changes
-    cleaned = _clean_feed(feed.engagement, merged, feed=feed)
-    for key, value in cleaned.items():
-        setattr(feed, key, value)
-    delta = audit.diff(before, audit.snapshot(feed, FEED_FIELDS))
-    if not delta:
-        return feed
-    feed.version += 1
-    feed.updated_at = timezone.now()
-    feed.save()
-    audit.record(actor=actor, action="feed.update", obj=feed, organization=membership.organization, changes=delta)
-    return feed
+    return edits.save_edit(
+        feed, fields=FEED_FIELDS, changes=changes,
+        clean=lambda merged: _clean_feed(feed.engagement, merged, feed=feed),
+        expected_version=expected_version, what="feed", actor=actor, action="feed.update",
+        organization=membership.organization,
+    )
 
 
 # -- suites ---------------------------------------------------------------------------------
@@ -303,7 +293,7 @@ def delivery_receive(
     file_format, compressed = fmt
     suffix = {"parquet": ".parquet", "csv": ".csv", "jsonl": ".jsonl"}[file_format] + (".gz" if compressed else "")
     directory = f"deliveries/{feed.engagement_id}/{feed.pk}/{received:%Y/%m}"
-    stored = files.stream_to_storage(stream, directory=directory, suffix=suffix,
+    stored = storage.stream_to_storage(stream, directory=directory, suffix=suffix,
                                      compressed=compressed, limit=limit)
     delivery = Delivery(**base, file_format=file_format, compressed=compressed,
                         size_bytes=stored.size, sha256=stored.sha256, stored_path=stored.relative_path)
@@ -327,12 +317,12 @@ def delivery_receive(
     try:
         return _record_delivery(actor, membership, delivery, start_run=start_run)
     except BaseException:
-        files.discard(stored.relative_path)  # the row was not written: no orphan file
+        storage.discard(stored.relative_path)  # the row was not written: no orphan file
         raise
 
 
 def storage_path(relative: str) -> Path:
-    return files.storage_root() / relative
+    return storage.storage_root() / relative
 
 
 def _size(n: int) -> str:
@@ -483,7 +473,7 @@ def run_execute(*, run_id: int, backend: str = "duckdb") -> str:
     if run is None:
         return "skipped"
     run = CheckRun.objects.select_related("delivery", "feed", "suite_version").get(pk=run.pk)
-    runs_dir = files.storage_root() / "runs" / str(run.pk)
+    runs_dir = storage.storage_root() / "runs" / str(run.pk)
     runs_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".attempt-{run.attempt}-", dir=runs_dir))
     heartbeat = _Heartbeat(run.pk)
@@ -546,7 +536,7 @@ def _store_results(run_id: int, attempt: int, result, engine_seconds: float, fai
     document = result.to_dict()
     feed_by_slug = {f.slug: f for f in Feed.objects.filter(engagement_id=run.feed.engagement_id)}
     keys = suites.dataset_keys(parsed)
-    relative = str(failures.relative_to(files.storage_root()))
+    relative = str(failures.relative_to(storage.storage_root()))
     findings, outcomes = [], []
     for check in result.checks:
         outcomes.append(CheckOutcome(
@@ -776,7 +766,7 @@ def upload_session_start(
         errors["size_bytes"] = f"The file is larger than the limit of {_size(limit)}."
     if errors:
         raise ValidationError(errors)
-    directory = files.storage_root() / "uploads" / str(feed.pk)
+    directory = storage.storage_root() / "uploads" / str(feed.pk)
     directory.mkdir(parents=True, exist_ok=True)
     session = UploadSession.objects.create(
         feed=feed, filename=filename, size_bytes=size_bytes, period=period, part_path="",
@@ -808,7 +798,7 @@ def upload_session_append(
     with open(path, "r+b") as fh:
         fh.seek(session.received_bytes)
         try:
-            for block in files._chunks(stream):
+            for block in storage.chunks(stream):
                 if session.received_bytes + written + len(block) > session.size_bytes:
                     raise ValidationError(f"The parts are larger than the announced {session.size_bytes} bytes.")
                 fh.write(block)
@@ -870,7 +860,7 @@ def delivery_register(
     if "://" in text:
         raise ValidationError({"location": "Object-store URLs are not configured on this server; "
                                            "give a path inside the storage root."})
-    root = files.storage_root().resolve()
+    root = storage.storage_root().resolve()
     candidate = Path(text)
     resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
     if not text or not resolved.is_relative_to(root) or resolved == root:
