@@ -79,7 +79,7 @@ def test_the_questionnaire_by_link_is_accessible(page, world):
     from sourcewise.providers import services
 
     provider = services.provider_create(actor=world.buyer.member, buyer=world.buyer.organization,
-                                        legal_name="Linkonly Ltd", contact_email="bids@linkonly.test")
+                                        legal_name="Linkonly Ltd", contacts=[{"name": "Bids", "email": "bids@linkonly.test"}])
     _a, token = services.assessment_send(actor=world.buyer.member, provider=provider,
                                          due_date=timezone.localdate() + dt.timedelta(days=9))
     page.goto(f"/providers/answer/{token}/")

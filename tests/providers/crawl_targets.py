@@ -25,7 +25,7 @@ def populate(world) -> None:
     dialwell = services.provider_create(
         actor=member, buyer=buyer, legal_name="Dialwell Outsourcing Limited (register entry)",
         country="IE", organization=world.provider.organization, status="current",
-        contact_name="Secret Contact Person", tier="important", tier_reason="Secret tier reasoning here",
+        contacts=[{"name": "Secret Contact Person", "email": "secret-contact@example.test"}], tier="important", tier_reason="Secret tier reasoning here",
     )
     service = services.service_create(actor=member, provider=dialwell, name="Secret outbound service",
                                        description="Secret service description")
@@ -43,7 +43,7 @@ def populate(world) -> None:
     services.assessment_submit(actor=world.provider.member, assessment=assessment)
     services.assessment_review(actor=member, assessment=assessment, score=60, comment="Secret reviewer comment")
     candidate = services.provider_create(actor=member, buyer=buyer, legal_name="Secret Candidate Calls Ltd",
-                                         contact_email="secret-candidate@example.test")
+                                         contacts=[{"name": "Secret Bids Desk", "email": "secret-candidate@example.test"}])
     services.assessment_send(actor=member, provider=candidate, due_date=today + dt.timedelta(days=9),
                              selection=selection)
     services.interaction_log(
