@@ -36,7 +36,7 @@ def sign_in(page, email: str) -> None:
 
 
 def test_providers_pages_are_accessible(page, world):
-    from sourcewise.providers.models import Assessment, ChangeNotice, Provider, Selection
+    from sourcewise.providers.models import Assessment, ChangeNotice, Provider, Selection, Subcontractor
 
     _populate(world)
     provider = Provider.objects.get(organization=world.provider.organization)
@@ -57,6 +57,9 @@ def test_providers_pages_are_accessible(page, world):
         f"/providers/selections/{selection.pk}/", "/providers/templates/", "/providers/templates/new/",
         f"/providers/engagements/{engagement}/relationship/", f"/providers/changes/{notice.pk}/",
         f"/providers/assessments/{open_one.pk}/",
+        f"/providers/{provider.pk}/contacts/new/", f"/providers/contacts/{provider.contacts.first().pk}/edit/",
+        f"/providers/subcontractors/{Subcontractor.objects.filter(parent__isnull=False).get().pk}/edit/",
+        f"/providers/{provider.pk}/?tab=scorecard&days=365",
     ]
     sign_in(page, world.buyer.manager.email)
     problems = []
@@ -65,6 +68,7 @@ def test_providers_pages_are_accessible(page, world):
         problems += [f"{path}: {v}" for v in violations(page)]
     sign_in(page, world.provider.member.email)
     for path in ("/providers/", f"/providers/assessments/{assessment.pk}/",
+                 f"/providers/assessments/{assessment.pk}/?tab=history",
                  f"/providers/engagements/{engagement}/changes/new/", f"/providers/changes/{notice.pk}/"):
         assert page.goto(path).ok, path
         problems += [f"{path}: {v}" for v in violations(page)]

@@ -51,7 +51,9 @@ def test_the_page_stores_evidence_whole_under_storage_and_keeps_its_name(world, 
     assert not [name for name in _files(_storage) if name.endswith(".part")]
     event = AuditEvent.objects.get(action="assessment.answer")
     assert event.changes[KEY]["after"] == "alert-runbook.pdf" and event.changes[KEY]["sha256"] == answer.evidence_sha256
+    assert b"Given: alert-runbook.pdf" in client.get(f"/providers/assessments/{sent.pk}/").content
     buyer = login(world.buyer.member)
+    assert b"Download alert-runbook.pdf" in buyer.get(f"/providers/assessments/{sent.pk}/").content
     download = buyer.get(f"/providers/assessments/{sent.pk}/evidence/{KEY}/")
     assert b"".join(download.streaming_content) == b"%PDF-1.4 runbook"
     assert 'filename="alert-runbook.pdf"' in download["Content-Disposition"]
