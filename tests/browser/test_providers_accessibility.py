@@ -36,7 +36,13 @@ def sign_in(page, email: str) -> None:
 
 
 def test_providers_pages_are_accessible(page, world):
-    from sourcewise.providers.models import Assessment, ChangeNotice, Provider, Selection, Subcontractor
+    from sourcewise.providers.models import (
+        Assessment,
+        ChangeNotice,
+        Provider,
+        Selection,
+        Subcontractor,
+    )
 
     _populate(world)
     provider = Provider.objects.get(organization=world.provider.organization)
