@@ -36,7 +36,13 @@ def sign_in(page, email: str) -> None:
 
 
 def test_providers_pages_are_accessible(page, world):
-    from sourcewise.providers.models import Assessment, ChangeNotice, Provider, Selection
+    from sourcewise.providers.models import (
+        Assessment,
+        ChangeNotice,
+        Provider,
+        Selection,
+        Subcontractor,
+    )
 
     _populate(world)
     provider = Provider.objects.get(organization=world.provider.organization)
@@ -57,6 +63,9 @@ def test_providers_pages_are_accessible(page, world):
         f"/providers/selections/{selection.pk}/", "/providers/templates/", "/providers/templates/new/",
         f"/providers/engagements/{engagement}/relationship/", f"/providers/changes/{notice.pk}/",
         f"/providers/assessments/{open_one.pk}/",
+        f"/providers/{provider.pk}/contacts/new/", f"/providers/contacts/{provider.contacts.first().pk}/edit/",
+        f"/providers/subcontractors/{Subcontractor.objects.filter(parent__isnull=False).get().pk}/edit/",
+        f"/providers/{provider.pk}/?tab=scorecard&days=365",
     ]
     sign_in(page, world.buyer.manager.email)
     problems = []
@@ -65,6 +74,7 @@ def test_providers_pages_are_accessible(page, world):
         problems += [f"{path}: {v}" for v in violations(page)]
     sign_in(page, world.provider.member.email)
     for path in ("/providers/", f"/providers/assessments/{assessment.pk}/",
+                 f"/providers/assessments/{assessment.pk}/?tab=history",
                  f"/providers/engagements/{engagement}/changes/new/", f"/providers/changes/{notice.pk}/"):
         assert page.goto(path).ok, path
         problems += [f"{path}: {v}" for v in violations(page)]
@@ -79,7 +89,7 @@ def test_the_questionnaire_by_link_is_accessible(page, world):
     from sourcewise.providers import services
 
     provider = services.provider_create(actor=world.buyer.member, buyer=world.buyer.organization,
-                                        legal_name="Linkonly Ltd", contact_email="bids@linkonly.test")
+                                        legal_name="Linkonly Ltd", contacts=[{"name": "Bids", "email": "bids@linkonly.test"}])
     _a, token = services.assessment_send(actor=world.buyer.member, provider=provider,
                                          due_date=timezone.localdate() + dt.timedelta(days=9))
     page.goto(f"/providers/answer/{token}/")

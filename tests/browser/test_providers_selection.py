@@ -27,7 +27,7 @@ def test_compare_two_candidates_flag_the_one_that_never_failed_and_record_the_ch
     tokens = {}
     for name in ("Steadyline Ltd", "Neverfail Ltd"):
         provider = services.provider_create(actor=world.buyer.manager, buyer=world.buyer.organization,
-                                            legal_name=name, country="GB", contact_email=f"bids@{name[:5]}.test")
+                                            legal_name=name, country="GB", contacts=[{"name": "Bids", "email": f"bids@{name[:5]}.test"}])
         _assessment, tokens[name] = services.assessment_send(actor=world.buyer.manager, provider=provider,
                                                              due_date=due, selection=selection)
 

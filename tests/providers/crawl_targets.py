@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 FORM_DATA = {
@@ -25,25 +26,29 @@ def populate(world) -> None:
     dialwell = services.provider_create(
         actor=member, buyer=buyer, legal_name="Dialwell Outsourcing Limited (register entry)",
         country="IE", organization=world.provider.organization, status="current",
-        contact_name="Secret Contact Person", tier="important", tier_reason="Secret tier reasoning here",
+        contacts=[{"name": "Secret Contact Person", "email": "secret-contact@example.test"}], tier="important", tier_reason="Secret tier reasoning here",
     )
     service = services.service_create(actor=member, provider=dialwell, name="Secret outbound service",
                                        description="Secret service description")
     services.contract_create(actor=member, service=service, reference="SECRET-CONTRACT-1",
                              start_date=dt.date(2026, 1, 1), exit_plan="Secret exit plan text")
     vendor = services.subcontractor_create(actor=member, service=service, legal_name="Secret Dialler Vendor",
-                                           function="Secret dialler function")
+                                           function="Secret dialler function", start_date=dt.date(2025, 6, 1))
+    services.contact_add(actor=member, provider=dialwell, name="Secret Escalation Manager", role="escalation",
+                         email="secret-escalation@example.test", phone="+353 1 555 0199")
     services.subcontractor_create(actor=member, service=service, parent=vendor,
                                   legal_name="Secret Conversion Contractor", function="Secret conversion")
     selection = services.selection_create(actor=member, buyer=buyer, service_name="Secret complaints line")
     assessment, _ = services.assessment_send(actor=member, provider=dialwell, due_date=today + dt.timedelta(days=9),
                                              selection=selection)
     services.assessment_answer(actor=world.provider.member, assessment=assessment,
-                               answers={"incident-history": "Secret incident history answer"})
+                               answers={"incident-history": "Secret incident history answer",
+                                        "monitoring-evidence": SimpleUploadedFile(
+                                            "secret-runbook-evidence.pdf", b"%PDF secret runbook")})
     services.assessment_submit(actor=world.provider.member, assessment=assessment)
     services.assessment_review(actor=member, assessment=assessment, score=60, comment="Secret reviewer comment")
     candidate = services.provider_create(actor=member, buyer=buyer, legal_name="Secret Candidate Calls Ltd",
-                                         contact_email="secret-candidate@example.test")
+                                         contacts=[{"name": "Secret Bids Desk", "email": "secret-candidate@example.test"}])
     services.assessment_send(actor=member, provider=candidate, due_date=today + dt.timedelta(days=9),
                              selection=selection)
     services.interaction_log(

@@ -48,5 +48,5 @@ def linked_provider(world, **fields):
 
 def candidate(world, name: str, **fields):
     return services.provider_create(actor=world.buyer.member, buyer=world.buyer.organization,
-                                    legal_name=name, country="GB", contact_email="bids@candidate.test",
+                                    legal_name=name, country="GB", contacts=[{"name": "Bids desk", "email": "bids@candidate.test"}],
                                     **fields)

@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from sourcewise.accounts.models import Organization
+from sourcewise.core import charts
 from sourcewise.core.errors import Conflict
 from sourcewise.core.htmx import add_form_errors, is_htmx, perform, render_page
 from sourcewise.core.models import Engagement
@@ -22,7 +23,7 @@ from sourcewise.core.permissions import require_engagement_role
 from sourcewise.core.selectors import engagement_get, engagement_list
 from sourcewise.core.tables import Column, Table
 from sourcewise.core.tenancy import Role
-from sourcewise.monitoring import charts, files, selectors, services
+from sourcewise.monitoring import files, selectors, services
 from sourcewise.monitoring.forms import DeliveryForm, FeedForm, LocationForm, SuiteForm, schema_text
 from sourcewise.monitoring.models import Delivery, Finding
 

@@ -12,11 +12,19 @@ from typing import Any, Literal
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, File, Query, Router, Schema, Status
+from ninja.files import UploadedFile
 from ninja.pagination import paginate
 
 from sourcewise.accounts.models import Organization
-from sourcewise.core.api import READ_ERRORS, WRITE_ERRORS, ErrorOut, InputSchema, Page
+from sourcewise.core.api import (
+    READ_ERRORS,
+    WRITE_ERRORS,
+    AuditEventOut,
+    ErrorOut,
+    InputSchema,
+    Page,
+)
 from sourcewise.core.selectors import engagement_get
 from sourcewise.core.selectors import get_visible as _get_visible
 from sourcewise.providers import csv_io, scoring, selectors, services
@@ -59,6 +67,36 @@ def _parent(request: HttpRequest, parent_id: int | None) -> Provider | None:
 # --- register --------------------------------------------------------------------------------
 
 
+ContactRole = Literal["account_manager", "escalation", "dpo", "security", "other"]
+
+
+class ContactOut(Schema):
+    id: int
+    name: str
+    role: ContactRole
+    email: str
+    phone: str
+    is_primary: bool = Field(description="The contact that stands for the provider in exports and invitations.")
+    version: int
+
+
+class ContactIn(InputSchema):
+    name: str
+    role: ContactRole = "account_manager"
+    email: str = ""
+    phone: str = ""
+    is_primary: bool = Field(False, description="The first contact of a provider is primary anyway.")
+
+
+class ContactPatch(InputSchema):
+    version: int = Field(description="The version you read; a stale one answers 409.")
+    name: str | None = None
+    role: ContactRole | None = None
+    email: str | None = None
+    phone: str | None = None
+    is_primary: bool | None = Field(None, description="Making a contact primary demotes the previous one.")
+
+
 class ProviderOut(Schema):
     id: int
     legal_name: str
@@ -66,8 +104,7 @@ class ProviderOut(Schema):
     lei: str = Field(description="ISO 17442 Legal Entity Identifier, check digits verified.")
     country: str = Field(description="ISO 3166 two-letter code.")
     parent_id: int | None
-    contact_name: str
-    contact_email: str
+    contacts: list[ContactOut] = Field(description="The primary contact first.")
     organization: str | None = Field(description="The provider's Sourcewise organisation (short name), if linked.")
     status: ProviderStatus
     tier: TierName
@@ -77,6 +114,10 @@ class ProviderOut(Schema):
     def resolve_organization(obj: Provider) -> str | None:
         return obj.organization.slug if obj.organization_id else None
 
+    @staticmethod
+    def resolve_contacts(obj: Provider) -> list:
+        return list(obj.contacts.all())
+
 
 class ProviderIn(InputSchema):
     legal_name: str
@@ -84,8 +125,8 @@ class ProviderIn(InputSchema):
     lei: str = Field("", description="20 characters; refused when its check digits do not match.")
     country: str = ""
     parent_id: int | None = None
-    contact_name: str = ""
-    contact_email: str = ""
+    contacts: list[ContactIn] = Field(default_factory=list, description="Its people; the first is primary "
+                                      "unless another is marked so.")
     organization: str | None = Field(None, description="Short name of the provider's Sourcewise organisation.")
     status: ProviderStatus = "candidate"
     tier: TierName = "standard"
@@ -98,8 +139,6 @@ class ProviderPatch(InputSchema):
     registration_number: str | None = None
     lei: str | None = None
     country: str | None = None
-    contact_name: str | None = None
-    contact_email: str | None = None
     status: ProviderStatus | None = None
 
 
@@ -131,7 +170,7 @@ def list_providers(request: HttpRequest, filters: Query[ProviderFilters]):
         queryset = queryset.filter(status=filters.status)
     if filters.tier:
         queryset = queryset.filter(tier=filters.tier)
-    return queryset.order_by("legal_name", "pk")
+    return queryset.prefetch_related("contacts").order_by("legal_name", "pk")
 
 
 @router.post("/providers", response={201: ProviderOut, **WRITE_ERRORS}, summary="Add a provider to the register")
@@ -157,6 +196,37 @@ def update_provider(request: HttpRequest, provider_id: int, payload: ProviderPat
     version = changes.pop("version")
     services.provider_update(actor=request.user, provider=provider, expected_version=version, **changes)
     return selectors.provider_get(**_scope(request), pk=provider_id)
+
+
+@router.get("/providers/{provider_id}/contacts", response={200: list[ContactOut], **READ_ERRORS},
+            summary="A provider's contacts")
+def list_contacts(request: HttpRequest, provider_id: int):
+    return selectors.provider_contacts(selectors.provider_get(**_scope(request), pk=provider_id))
+
+
+@router.post("/providers/{provider_id}/contacts", response={201: ContactOut, **WRITE_ERRORS},
+             summary="Add a contact to a provider")
+def add_contact(request: HttpRequest, provider_id: int, payload: ContactIn):
+    provider = selectors.provider_get(**_scope(request), pk=provider_id)
+    return Status(201, services.contact_add(actor=request.user, provider=provider, **payload.model_dump()))
+
+
+@router.patch("/provider-contacts/{contact_id}", response={200: ContactOut, **CONFLICT, **WRITE_ERRORS},
+              summary="Edit a provider's contact")
+def update_contact(request: HttpRequest, contact_id: int, payload: ContactPatch):
+    contact = selectors.get_contact(**_scope(request), pk=contact_id)
+    changes = payload.model_dump(exclude_unset=True)
+    version = changes.pop("version")
+    return services.contact_update(actor=request.user, contact=contact, expected_version=version, **changes)
+
+
+@router.delete("/provider-contacts/{contact_id}", response={204: None, **CONFLICT, **WRITE_ERRORS},
+               summary="Remove a provider's contact")
+def remove_contact(request: HttpRequest, contact_id: int, version: int | None = None):
+    """When the primary contact goes, the next contact (if any) becomes primary."""
+    contact = selectors.get_contact(**_scope(request), pk=contact_id)
+    services.contact_remove(actor=request.user, contact=contact, expected_version=version)
+    return Status(204, None)
 
 
 @router.post("/providers/{provider_id}/tier", response={200: ProviderOut, **WRITE_ERRORS},
@@ -192,6 +262,7 @@ class ContractOut(Schema):
 
 class SubcontractorOut(Schema):
     id: int
+    version: int
     parent_id: int | None
     rank: int = Field(description="2 for the provider's own subcontractor, 3 for theirs, and so on.")
     legal_name: str
@@ -202,6 +273,8 @@ class SubcontractorOut(Schema):
     service_location: str
     data_location: str
     personal_data: bool
+    start_date: dt.date | None
+    end_date: dt.date | None
 
 
 class ServiceOut(Schema):
@@ -284,6 +357,24 @@ class SubcontractorIn(InputSchema):
     service_location: str = ""
     data_location: str = ""
     personal_data: bool = False
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+
+
+class SubcontractorPatch(InputSchema):
+    version: int = Field(description="The version you read; a stale one answers 409.")
+    parent_id: int | None = Field(None, description="Move it under this subcontractor of the same chain; "
+                                  "null for the provider itself. Its own subcontractors move with it.")
+    legal_name: str | None = None
+    registration_number: str | None = None
+    lei: str | None = None
+    country: str | None = None
+    function: str | None = None
+    service_location: str | None = None
+    data_location: str | None = None
+    personal_data: bool | None = None
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
 
 
 @router.get("/providers/{provider_id}/services", response={200: list[ServiceOut], **READ_ERRORS},
@@ -339,12 +430,49 @@ def create_subcontractor(request: HttpRequest, service_id: int, payload: Subcont
     return Status(201, services.subcontractor_create(actor=request.user, service=service, parent=parent, **data))
 
 
+@router.patch("/provider-subcontractors/{subcontractor_id}",
+              response={200: SubcontractorOut, **CONFLICT, **WRITE_ERRORS}, summary="Edit a subcontractor")
+def update_subcontractor(request: HttpRequest, subcontractor_id: int, payload: SubcontractorPatch):
+    sub = selectors.get_subcontractor(**_scope(request), pk=subcontractor_id)
+    changes = payload.model_dump(exclude_unset=True)
+    version = changes.pop("version")
+    if "parent_id" in changes:
+        parent_id = changes.pop("parent_id")
+        changes["parent"] = None
+        if parent_id is not None:
+            changes["parent"] = sub.service.subcontractors.filter(pk=parent_id).first()
+            if changes["parent"] is None:
+                raise ValidationError({"parent_id": "No subcontractor with this id in the service's chain."})
+    return services.subcontractor_update(actor=request.user, subcontractor=sub, expected_version=version, **changes)
+
+
+@router.delete("/provider-subcontractors/{subcontractor_id}", response={204: None, **CONFLICT, **WRITE_ERRORS},
+               summary="Remove a subcontractor from its chain")
+def remove_subcontractor(request: HttpRequest, subcontractor_id: int, version: int | None = None):
+    """Refused (422) while other subcontractors work for it: move or remove them first."""
+    sub = selectors.get_subcontractor(**_scope(request), pk=subcontractor_id)
+    services.subcontractor_remove(actor=request.user, subcontractor=sub, expected_version=version)
+    return Status(204, None)
+
+
 class ImportIn(InputSchema):
     csv: str = Field(description="The CSV text: a header row, then one row per provider.")
 
 
 class ImportOut(Schema):
     created: int
+
+
+@router.post("/provider-subcontractor-import", response={201: ImportOut, **WRITE_ERRORS},
+             summary="Import subcontractors from CSV")
+def import_subcontractors(request: HttpRequest, payload: ImportIn):
+    """One row per subcontractor of a registered service (columns: provider, service, legal_name, function,
+    parent, rank, ...). All or nothing: a refused file answers 422 with every problem by line and column."""
+    try:
+        created = csv_io.subcontractor_import(actor=request.user, buyer=request.organization, content=payload.csv)
+    except csv_io.ImportRefused as exc:
+        raise ValidationError({"csv": exc.problems}) from None
+    return Status(201, {"created": len(created)})
 
 
 @router.post("/provider-import", response={201: ImportOut, **WRITE_ERRORS}, summary="Import providers from CSV")
@@ -399,14 +527,17 @@ class IncidentsOut(Schema):
 
 
 class ScorecardOut(Schema):
+    period_days: int = Field(description="The period every figure but due diligence covers, ending today.")
+    since: dt.date
     due_diligence_score: int | None
     red_flags: int | None
     review_average: int | None
     conclusion: str | None
     reassessment_due: dt.date | None = Field(description="None when never concluded: due now.")
-    interactions_12_months: int
+    interactions: int = Field(description="Interactions logged in the period.")
     proactive_share: int | None = Field(description="Percent of interactions not driven by problems or renewals.")
     relationship_alerts: list[str]
+    change_notices_announced: int = Field(description="Change notices announced in the period.")
     change_notices_open: int
     change_reviews_overdue: int
     sla: SlaOut | None = Field(description="None when monitoring has no checks for this buyer and provider.")
@@ -415,19 +546,26 @@ class ScorecardOut(Schema):
 
 @router.get("/providers/{provider_id}/scorecard", response={200: ScorecardOut, **READ_ERRORS},
             summary="A provider's scorecard")
-def scorecard(request: HttpRequest, provider_id: int):
+def scorecard(request: HttpRequest, provider_id: int,
+              days: str | None = Query(None, description="The period in days: 30, 90 (default), 180 or 365.")):
     provider = selectors.provider_get(**_scope(request), pk=provider_id)
-    card = selectors.provider_scorecard(provider, **_scope(request))
+    try:
+        period = selectors.scorecard_period(days)
+    except ValueError as exc:
+        raise ValidationError({"days": str(exc)}) from None
+    card = selectors.provider_scorecard(provider, **_scope(request), days=period)
     dd = card["due_diligence"]
     healths = [h for _e, h in card["relationship"]]
     total = sum(h.interactions for h in healths)
     proactive = sum(h.proactive for h in healths)
     return {
+        "period_days": card["period_days"], "since": card["since"],
         "due_diligence_score": dd.get("score"), "red_flags": len(dd["red_flags"]) if "red_flags" in dd else None,
         "review_average": dd.get("review_average"), "conclusion": dd.get("conclusion"),
-        "reassessment_due": dd.get("reassessment_due"), "interactions_12_months": total,
+        "reassessment_due": dd.get("reassessment_due"), "interactions": total,
         "proactive_share": round(100 * proactive / total) if total else None,
         "relationship_alerts": [h.alert for h in healths if h.alert],
+        "change_notices_announced": card["change_notices"]["total"],
         "change_notices_open": card["change_notices"]["open"],
         "change_reviews_overdue": card["change_notices"]["overdue"],
         "sla": card["sla"], "incidents": card["incidents"],
@@ -547,7 +685,7 @@ def _answer_value(question, answer) -> Any:
     if question.kind == "number":
         return answer.number
     if question.kind == "file":
-        return answer.evidence.name.rsplit("/", 1)[-1]
+        return scoring.evidence_name(answer)
     return answer.text
 
 
@@ -628,10 +766,53 @@ class AnswersIn(InputSchema):
 @router.put("/due-diligence/assessments/{assessment_id}/answers", response={200: AssessmentOut, **WRITE_ERRORS},
             summary="Answer questions (the provider)")
 def answer_assessment(request: HttpRequest, assessment_id: int, payload: AnswersIn):
-    """Refused once submitted, until the buyer reopens it. File evidence is given on the page."""
+    """Refused once submitted, until the buyer reopens it. File evidence is uploaded to
+    `/due-diligence/assessments/{id}/evidence/{question_key}`."""
     assessment = selectors.assessment_get(**_scope(request), pk=assessment_id)
     services.assessment_answer(actor=request.user, assessment=assessment, answers=payload.answers)
     return _assessment_out(request, selectors.assessment_get(**_scope(request), pk=assessment_id))
+
+
+@router.post("/due-diligence/assessments/{assessment_id}/evidence/{question_key}",
+             response={200: AssessmentOut, **WRITE_ERRORS}, summary="Upload file evidence (the provider)")
+def upload_evidence(request: HttpRequest, assessment_id: int, question_key: str, file: File[UploadedFile]):
+    """Multipart, field `file`, for a question of type file. Same rules as the page: refused once
+    submitted until the buyer reopens it, empty files and files over the upload limit refused."""
+    assessment = selectors.assessment_get(**_scope(request), pk=assessment_id)
+    services.assessment_answer(actor=request.user, assessment=assessment, answers={question_key: file})
+    return _assessment_out(request, selectors.assessment_get(**_scope(request), pk=assessment_id))
+
+
+class InvitationEvidenceOut(Schema):
+    question_key: str
+    file_name: str
+    size: int
+    sha256: str
+
+
+@router.post("/due-diligence/invitations/{token}/evidence/{question_key}", auth=None,
+             response={200: InvitationEvidenceOut, **WRITE_ERRORS},
+             summary="Upload file evidence through an invitation link (a candidate without an account)")
+def upload_evidence_by_link(request: HttpRequest, token: str, question_key: str, file: File[UploadedFile]):
+    """The secret of the invitation link is the only key: an unknown or expired one answers 404."""
+    try:
+        assessment = services.assessment_for_token(token)
+    except services.LinkUnusable:
+        raise Http404 from None
+    services.assessment_answer(actor=None, assessment=assessment, answers={question_key: file}, token=token)
+    answer = assessment.answers.get(question__key=question_key)
+    return {"question_key": question_key, "file_name": scoring.evidence_name(answer),
+            "size": answer.evidence_size or 0, "sha256": answer.evidence_sha256}
+
+
+@router.get("/due-diligence/assessments/{assessment_id}/history", response={200: list[AuditEventOut], **READ_ERRORS},
+            summary="A questionnaire's history")
+@paginate(Page)
+def assessment_history(request: HttpRequest, assessment_id: int):
+    """The buyer sees every record; the answering provider sees its answers' changes, the sending,
+    submitting and reopening, never the buyer's reviews or conclusion."""
+    assessment = selectors.assessment_get(**_scope(request), pk=assessment_id)
+    return selectors.assessment_history(assessment, **_scope(request)).order_by("-seq")
 
 
 @router.post("/due-diligence/assessments/{assessment_id}/submit", response={200: AssessmentOut, **WRITE_ERRORS},
@@ -749,7 +930,7 @@ def compare_selection(request: HttpRequest, selection_id: int):
         "assessment_id": c.assessment.pk, "provider": c.assessment.provider.legal_name,
         "status": c.assessment.status, "score": c.result.total, "review_average": c.review_average,
         "red_flags": [f.__dict__ for f in c.result.red_flags],
-        "evidence": [a.evidence.name.rsplit("/", 1)[-1] for a in c.evidence]} for c in candidates]}
+        "evidence": [scoring.evidence_name(a) for a in c.evidence]} for c in candidates]}
 
 
 class ChooseIn(InputSchema):

@@ -1,8 +1,9 @@
 """The register as CSV: import (all or nothing, every error named), export, and the DORA/EBA export.
 
-Import: one row per provider, optionally with one service and its contract. Every
-problem is reported with its line and column, and nothing is written unless the
-whole file is clean.
+Two imports: providers (one row per provider, optionally with one service and its
+contract; `contact_name`/`contact_email` become its primary contact), and subcontractors
+(one row per subcontractor in a registered service's chain). Every problem is reported
+with its line and column, and nothing is written unless the whole file is clean.
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from sourcewise.core.permissions import require_role
 from sourcewise.core.tables import Column, Table
 from sourcewise.core.tenancy import Role
 from sourcewise.providers import services
-from sourcewise.providers.models import Contract, Criticality, Provider, Tier
+from sourcewise.providers.models import (
+    Contract,
+    Criticality,
+    Provider,
+    ProviderService,
+    Subcontractor,
+    Tier,
+)
 
 REQUIRED_COLUMNS = ("legal_name", "country")
 OPTIONAL_COLUMNS = (
@@ -64,11 +72,17 @@ def _parse(row: dict[str, str], line: int, buyer: Organization, names: dict[str,
 
     before = len(problems)
     value = {k: (row.get(k) or "").strip() for k in IMPORT_COLUMNS}
-    provider = {k: value[k] for k in ("legal_name", "registration_number", "lei", "country",
-                                       "contact_name", "contact_email")}
+    provider = {k: value[k] for k in ("legal_name", "registration_number", "lei", "country")}
     provider["status"] = value["status"] or Provider.Status.CURRENT
     for column, message in services.clean_provider_fields(provider, buyer=buyer).items():
         bad(column, message)
+    contacts = []
+    if value["contact_name"] or value["contact_email"]:
+        contact = {"name": value["contact_name"] or value["contact_email"], "email": value["contact_email"],
+                   "role": "account_manager", "phone": "", "is_primary": True}
+        for field, message in services.clean_contact(contact).items():
+            bad({"name": "contact_name", "email": "contact_email"}.get(field, field), message)
+        contacts.append(contact)
     tier = value["tier"] or Tier.STANDARD
     if tier not in Tier.values:
         bad("tier", f"'{tier}' is not a tier; use one of {', '.join(Tier.values)}.")
@@ -134,13 +148,12 @@ def _parse(row: dict[str, str], line: int, buyer: Organization, names: dict[str,
                 bad(column_of.get(field, field), message)
     if len(problems) > before:
         return None
-    return {"provider": provider, "tier": tier, "parent": parent_name, "service": service, "contract": contract}
+    return {"provider": provider, "tier": tier, "parent": parent_name, "service": service, "contract": contract,
+            "contacts": contacts}
 
 
-@transaction.atomic
-def register_import(*, actor: User, buyer: Organization, content: bytes | str) -> list[Provider]:
-    """Add the providers of a CSV file to the register: all of them, or none (ImportRefused)."""
-    require_role(actor, buyer, Role.MEMBER)
+def _reader(content: bytes | str, required: tuple[str, ...], columns: tuple[str, ...]) -> csv.DictReader:
+    """A reader over the file's rows, or ImportRefused for a file too large, not UTF-8, or with bad columns."""
     if isinstance(content, bytes):
         if len(content) > MAX_IMPORT_BYTES:
             raise ImportRefused([f"The file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB."])
@@ -151,16 +164,25 @@ def register_import(*, actor: User, buyer: Organization, content: bytes | str) -
     reader = csv.DictReader(io.StringIO(content))
     header = [h.strip() for h in (reader.fieldnames or [])]
     problems = []
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    unknown = [c for c in header if c not in IMPORT_COLUMNS]
+    missing = [c for c in required if c not in header]
+    unknown = [c for c in header if c not in columns]
     if missing:
         problems.append(f"Line 1: missing column(s) {', '.join(repr(c) for c in missing)}.")
     if unknown:
         problems.append(f"Line 1: unknown column(s) {', '.join(repr(c) for c in unknown)}; "
-                        f"the columns are {', '.join(IMPORT_COLUMNS)}.")
+                        f"the columns are {', '.join(columns)}.")
     if problems:
         raise ImportRefused(problems)
     reader.fieldnames = header
+    return reader
+
+
+@transaction.atomic
+def register_import(*, actor: User, buyer: Organization, content: bytes | str) -> list[Provider]:
+    """Add the providers of a CSV file to the register: all of them, or none (ImportRefused)."""
+    require_role(actor, buyer, Role.MEMBER)
+    reader = _reader(content, REQUIRED_COLUMNS, IMPORT_COLUMNS)
+    problems: list[str] = []
     existing = {p.legal_name.lower(): p for p in Provider.objects.filter(buyer=buyer)}
     names: dict[str, Any] = dict(existing)
     seen: dict[str, int] = {}
@@ -191,7 +213,8 @@ def register_import(*, actor: User, buyer: Organization, content: bytes | str) -
     for item in parsed:
         parent = by_name.get(item["parent"].lower()) if item["parent"] else None
         provider = services.provider_create(actor=actor, buyer=buyer, tier=item["tier"],
-                                            tier_reason="Imported from CSV.", parent=parent, **item["provider"])
+                                            tier_reason="Imported from CSV.", parent=parent,
+                                            contacts=item["contacts"], **item["provider"])
         by_name[provider.legal_name.lower()] = provider
         if item["service"]:
             service = services.service_create(actor=actor, provider=provider, **item["service"])
@@ -200,6 +223,114 @@ def register_import(*, actor: User, buyer: Organization, content: bytes | str) -
         created.append(provider)
     audit.record(actor=actor, action="provider.import", obj=buyer, organization=buyer,
                  changes={"providers": {"before": None, "after": len(created)}})
+    return created
+
+
+SUBCONTRACTOR_REQUIRED = ("provider", "service", "legal_name", "function")
+SUBCONTRACTOR_COLUMNS = SUBCONTRACTOR_REQUIRED + (
+    "parent", "rank", "registration_number", "lei", "country", "service_location", "data_location",
+    "personal_data", "start_date", "end_date",
+)
+
+
+@transaction.atomic
+def subcontractor_import(*, actor: User, buyer: Organization, content: bytes | str) -> list[Subcontractor]:
+    """Add subcontractors to the chains of registered services: all of them, or none (ImportRefused).
+
+    `provider` and `service` name a registered service; `parent` names the subcontractor it
+    works for (already in that chain, or on an earlier line), empty for the provider itself;
+    `rank`, if given, must agree with the parent (2 under the provider, one more under a
+    subcontractor).
+    """
+    require_role(actor, buyer, Role.MEMBER)
+    reader = _reader(content, SUBCONTRACTOR_REQUIRED, SUBCONTRACTOR_COLUMNS)
+    problems: list[str] = []
+    services_by_key = {
+        (s.provider.legal_name.lower(), s.name.lower()): s
+        for s in ProviderService.objects.filter(provider__buyer=buyer).select_related("provider")
+    }
+    providers = {p.lower() for p in Provider.objects.filter(buyer=buyer).values_list("legal_name", flat=True)}
+    # The rank of each subcontractor by (service id, name): those registered, then earlier lines.
+    ranks: dict[tuple[int, str], int] = {
+        (sid, name.lower()): rank for sid, name, rank in
+        Subcontractor.objects.filter(service__provider__buyer=buyer).values_list("service_id", "legal_name", "rank")
+    }
+    parsed = []
+    for row in reader:
+        line = reader.line_num
+        if None in row:
+            problems.append(f"Line {line}: more values than columns.")
+            continue
+        before = len(problems)
+
+        def bad(column: str, message: str, line: int = line) -> None:
+            problems.append(f"Line {line}, column '{column}': {message}")
+
+        value = {k: (row.get(k) or "").strip() for k in SUBCONTRACTOR_COLUMNS}
+        service = None
+        if not value["provider"]:
+            bad("provider", "Name the provider whose service it works for.")
+        elif value["provider"].lower() not in providers:
+            bad("provider", f"'{value['provider']}' is not in your register.")
+        elif not value["service"]:
+            bad("service", "Name the service whose chain it joins.")
+        else:
+            service = services_by_key.get((value["provider"].lower(), value["service"].lower()))
+            if service is None:
+                bad("service", f"{value['provider']} runs no service named '{value['service']}' in your register.")
+        fields: dict[str, Any] = {k: value[k] for k in ("legal_name", "registration_number", "lei", "country",
+                                                        "function", "service_location", "data_location")}
+        try:
+            fields["personal_data"] = _bool(value["personal_data"])
+        except ValueError:
+            bad("personal_data", f"'{value['personal_data']}' is not yes or no.")
+        for column in ("start_date", "end_date"):
+            fields[column] = None
+            if value[column]:
+                try:
+                    fields[column] = _date(value[column])
+                except ValueError:
+                    bad(column, f"'{value[column]}' is not a date; write it as YYYY-MM-DD.")
+                    fields[column] = "bad"
+        already = {p.split("'")[1] for p in problems[before:] if "column '" in p}
+        for column, message in services._clean_subcontractor(dict(fields), buyer=buyer).items():
+            if column not in already:
+                bad(column, message)
+        rank = None
+        if service is not None and fields["legal_name"]:
+            parent_rank = 1
+            if value["parent"]:
+                parent_rank = ranks.get((service.pk, value["parent"].lower()))
+                if parent_rank is None:
+                    bad("parent", f"'{value['parent']}' is not in the chain of {service.name}, neither "
+                                  "registered nor on an earlier line.")
+            key = (service.pk, fields["legal_name"].lower())
+            if key in ranks:
+                bad("legal_name", f"{fields['legal_name']} is already in the chain of {service.name}.")
+            if parent_rank is not None:
+                rank = parent_rank + 1
+                if value["rank"] and value["rank"] != str(rank):
+                    bad("rank", f"'{value['rank']}' does not fit the chain: under "
+                                f"{value['parent'] or 'the provider itself'} the rank is {rank}.")
+                ranks.setdefault(key, rank)
+        elif value["rank"] and not (value["rank"].isdigit() and int(value["rank"]) >= 2):
+            bad("rank", f"'{value['rank']}' is not a rank: 2 for the provider's own subcontractor, 3 for theirs.")
+        if len(problems) == before:
+            parsed.append((service, value["parent"], fields))
+    if not parsed and not problems:
+        problems.append("The file has no subcontractors: add one row per subcontractor under the header.")
+    if problems:
+        raise ImportRefused(problems)
+    created: list[Subcontractor] = []
+    by_key = {(s.service_id, s.legal_name.lower()): s
+              for s in Subcontractor.objects.filter(service__in=[p[0] for p in parsed])}
+    for service, parent_name, fields in parsed:
+        parent = by_key[(service.pk, parent_name.lower())] if parent_name else None
+        sub = services.subcontractor_create(actor=actor, service=service, parent=parent, **fields)
+        by_key[(service.pk, sub.legal_name.lower())] = sub
+        created.append(sub)
+    audit.record(actor=actor, action="provider.subcontractor.import", obj=buyer, organization=buyer,
+                 changes={"subcontractors": {"before": None, "after": len(created)}})
     return created
 
 
@@ -216,8 +347,8 @@ REGISTER_TABLE = Table(
         Column("lei", "LEI", order_by="lei"),
         Column("registration_number", "Registration number"),
         Column("parent", "Parent", value=lambda p: p.parent.legal_name if p.parent_id else ""),
-        Column("contact_name", "Contact"),
-        Column("contact_email", "Contact email"),
+        Column("contact_name", "Contact", value=lambda p: p.primary_contact_name or ""),
+        Column("contact_email", "Contact email", value=lambda p: p.primary_contact_email or ""),
         Column("service_count", "Services", order_by="service_count"),
         Column("reassessment_due", "Reassessment due", order_by="last_concluded_at",
                value=lambda p: _reassessment_label(p)),
@@ -253,6 +384,10 @@ def dora_rows(providers) -> Any:
     """
     for provider in providers:
         parent = provider.parent
+        if hasattr(provider, "primary_contacts"):  # prefetched by register_for_export
+            primary = provider.primary_contacts[0] if provider.primary_contacts else None
+        else:
+            primary = provider.contacts.filter(is_primary=True).first()
         for service in provider.services.all():
             contract = _contract_of(service)
             base = {
@@ -286,6 +421,8 @@ def dora_rows(providers) -> Any:
                 "RT.05 LEI of the parent undertaking": parent.lei if parent else "",
                 "RT.05 Subcontracting rank": 1,
                 "RT.05 Recipient of subcontracting": "",
+                "Primary contact": primary.name if primary else "",
+                "Primary contact email": primary.email if primary else "",
                 "Location where the service is provided": service.service_location,
                 "Location of data storage": service.data_location,
                 "Tier": provider.get_tier_display(),
@@ -301,6 +438,7 @@ def dora_rows(providers) -> Any:
                     "RT.05 Subcontracting rank": sub.rank,
                     "RT.05 Recipient of subcontracting":
                         sub.parent.legal_name if sub.parent_id else provider.legal_name,
+                    "Primary contact": "", "Primary contact email": "",
                     "Location where the service is provided": sub.service_location,
                     "Location of data storage": sub.data_location,
                     "Tier": "",
@@ -313,6 +451,7 @@ DORA_COLUMNS = [
     "RT.05 LEI of the provider", "RT.05 Name of the provider", "RT.05 Registration number",
     "RT.05 Country of headquarters", "RT.05 Parent undertaking", "RT.05 LEI of the parent undertaking",
     "RT.05 Subcontracting rank", "RT.05 Recipient of subcontracting", "Tier",
+    "Primary contact", "Primary contact email",
     "RT.06 Function", "RT.06 Category of service", "RT.06 Criticality or importance",
     "RT.06 Reasons for criticality", "Personal data involved", "Data sensitivity (data handled)",
     "Location where the service is provided", "Location of data storage",

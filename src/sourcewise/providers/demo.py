@@ -93,16 +93,17 @@ def load(story) -> None:
     today = timezone.localdate()
 
     dialwell = _provider(story, vm, "dialwell", legal_name="Dialwell Outsourcing Ltd", country="IE",
-                         registration_number="IE 612345", lei=DIALWELL_LEI, contact_name="Sam Carter",
-                         contact_email="am@dialwell.demo", status="current", tier="standard",
+                         registration_number="IE 612345", lei=DIALWELL_LEI, status="current",
+                         contacts=[{"name": "Sam Carter", "email": "am@dialwell.demo", "role": "account_manager"},
+                                   {"name": "Priya Nair", "email": "dpo@dialwell.demo", "role": "dpo"}], tier="standard",
                          tier_reason="Initial assessment: marketing calls only.")
     if dialwell.tier == "standard":
         services.provider_set_tier(actor=vm, provider=dialwell, tier="critical",
                                    reason="Calls customers in Northwind's name with their personal data: "
                                           "a critical function under DORA.")
     recova = _provider(story, vm, "recova", legal_name="Recova Collections Ltd", country="GB",
-                       registration_number="GB 09876543", lei=RECOVA_LEI, contact_name="Taylor Green",
-                       contact_email="am@recova.demo", status="current", tier="important",
+                       registration_number="GB 09876543", lei=RECOVA_LEI, status="current",
+                       contacts=[{"name": "Taylor Green", "email": "am@recova.demo", "role": "account_manager"}], tier="important",
                        tier_reason="Collections calls: customer-facing, regulated conduct.")
 
     if not dialwell.services.exists():

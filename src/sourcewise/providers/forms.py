@@ -12,6 +12,7 @@ from sourcewise.providers.models import (
     Criticality,
     Interaction,
     Provider,
+    ProviderContact,
     Question,
     Tier,
 )
@@ -27,8 +28,6 @@ class ProviderForm(forms.Form):
     country = forms.CharField(max_length=2, required=False, help_text="Two-letter ISO code, e.g. IE.")
     parent = forms.ModelChoiceField(queryset=Provider.objects.none(), required=False,
                                     help_text="The group it belongs to, if that is in your register.")
-    contact_name = forms.CharField(max_length=200, required=False)
-    contact_email = forms.EmailField(required=False)
     organization_slug = forms.SlugField(
         label="Its Sourcewise organisation", required=False,
         help_text="The provider's short name in Sourcewise, if it has one: its people then answer "
@@ -46,6 +45,30 @@ class ProviderCreateForm(ProviderForm):
     tier = forms.ChoiceField(choices=Tier.choices, initial=Tier.STANDARD)
     tier_reason = forms.CharField(label="Why this tier", required=False,
                                   widget=forms.Textarea(attrs={"rows": 2}))
+    contact_name = forms.CharField(max_length=200, required=False, label="Primary contact",
+                                   help_text="More contacts can be added on the provider's page.")
+    contact_role = forms.ChoiceField(choices=ProviderContact.Role.choices, label="Primary contact's role",
+                                     required=False, initial=ProviderContact.Role.ACCOUNT_MANAGER)
+    contact_email = forms.EmailField(required=False, label="Primary contact's email")
+    contact_phone = forms.CharField(max_length=40, required=False, label="Primary contact's phone")
+
+    def contacts(self) -> list[dict]:
+        data = self.cleaned_data
+        if not any(data.get(k) for k in ("contact_name", "contact_email", "contact_phone")):
+            return []
+        return [{"name": data.get("contact_name", ""), "role": data.get("contact_role") or ProviderContact.Role.ACCOUNT_MANAGER,
+                 "email": data.get("contact_email", ""), "phone": data.get("contact_phone", ""),
+                 "is_primary": True}]
+
+
+class ContactForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    role = forms.ChoiceField(choices=ProviderContact.Role.choices)
+    email = forms.EmailField(required=False)
+    phone = forms.CharField(max_length=40, required=False)
+    is_primary = forms.BooleanField(required=False, label="Primary contact",
+                                    help_text="Stands for the provider in exports and receives invitation links.")
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
 
 class TierForm(forms.Form):
@@ -95,6 +118,9 @@ class SubcontractorForm(forms.Form):
     service_location = forms.CharField(max_length=200, required=False)
     data_location = forms.CharField(max_length=200, required=False)
     personal_data = forms.BooleanField(required=False, label="Handles personal data")
+    start_date = forms.DateField(widget=DATE, required=False, label="Subcontracting since")
+    end_date = forms.DateField(widget=DATE, required=False, label="Subcontracting until")
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, chain=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -102,7 +128,16 @@ class SubcontractorForm(forms.Form):
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(label="CSV file", help_text="UTF-8, one row per provider, with a header row.")
+    kind = forms.ChoiceField(
+        label="The file holds", initial="providers", required=False,
+        choices=[("providers", "Providers (one row each, optionally with a service and its contract)"),
+                 ("subcontractors", "Subcontractors (one row each, in a service's chain)")])
+    file = forms.FileField(label="CSV file", help_text="UTF-8, with a header row.")
+
+
+class ScorecardPeriodForm(forms.Form):
+    days = forms.TypedChoiceField(label="Period", coerce=int, initial=90,
+                                  choices=[(d, f"Last {d} days") for d in (30, 90, 180, 365)])
 
 
 class AssessmentSendForm(forms.Form):

@@ -60,8 +60,6 @@ class Provider(TenantModel):
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="subsidiaries"
     )
-    contact_name = models.CharField(max_length=200, blank=True)
-    contact_email = models.EmailField(blank=True)
     # The provider's own Sourcewise organisation, if it has one: its people answer assessments.
     organization = models.ForeignKey(
         "accounts.Organization", null=True, blank=True, on_delete=models.SET_NULL,
@@ -86,6 +84,42 @@ class Provider(TenantModel):
 
     def get_absolute_url(self) -> str:
         return reverse("provider_detail", args=[self.pk])
+
+
+class ProviderContact(TenantModel):
+    """A person at the provider: the account manager, the escalation contact, the DPO, security.
+
+    At most one contact per provider is primary: it stands for the provider in the CSV and
+    register-of-information exports and receives a candidate's invitation link by default.
+    """
+
+    class Role(models.TextChoices):
+        ACCOUNT_MANAGER = "account_manager", "Account manager"
+        ESCALATION = "escalation", "Escalation"
+        DPO = "dpo", "Data protection officer"
+        SECURITY = "security", "Security"
+        OTHER = "other", "Other"
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="contacts")
+    name = models.CharField(max_length=200)
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.ACCOUNT_MANAGER)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    is_primary = models.BooleanField("Primary contact", default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    version = models.PositiveIntegerField(default=1)
+
+    tenant_organization_field = "provider__buyer"
+
+    class Meta:
+        ordering = ["-is_primary", "name", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider"], condition=Q(is_primary=True),
+                                    name="one_primary_contact_per_provider"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_role_display()})"
 
 
 class TierChange(TenantModel):
@@ -200,12 +234,22 @@ class Subcontractor(TenantModel):
     service_location = models.CharField(max_length=200, blank=True)
     data_location = models.CharField(max_length=200, blank=True)
     personal_data = models.BooleanField(default=False)
+    start_date = models.DateField(null=True, blank=True, help_text="Since when it subcontracts.")
+    end_date = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    version = models.PositiveIntegerField(default=1)
 
     tenant_organization_field = "service__provider__buyer"
 
     class Meta:
         ordering = ["rank", "legal_name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True) | Q(start_date__isnull=True)
+                | Q(end_date__gte=models.F("start_date")),
+                name="subcontractor_dates_ordered",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.legal_name
@@ -387,7 +431,11 @@ class Answer(TenantModel):
     choices = models.JSONField(default=list, blank=True)
     number = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     text = models.TextField(blank=True)
-    evidence = models.FileField(upload_to="providers/evidence/%Y/%m/", blank=True)
+    # Stored through core.storage (STORAGE_ROOT-relative name); the file's own name is kept apart.
+    evidence = models.FileField(max_length=300, blank=True)
+    evidence_name = models.CharField(max_length=255, blank=True)
+    evidence_size = models.PositiveBigIntegerField(null=True, blank=True)
+    evidence_sha256 = models.CharField(max_length=64, blank=True)
     answered_by_label = models.CharField(max_length=254)
     answered_at = models.DateTimeField(default=timezone.now)
 

@@ -93,6 +93,34 @@ def _once_today(organization, kind: str, object_id: int, recipients: list[str], 
     return True
 
 
+def _remind_by_link(assessment: Assessment, subject: str, when: str, today: dt.date) -> bool:
+    """Remind a candidate without an account, with a working link.
+
+    Only the hash of the first link was kept, so the reminder cannot repeat it: it carries
+    a new link, and the earlier one stops working. The new link, the bookkeeping row and
+    the email stand or fall together: a failed email leaves the earlier link working.
+    """
+    from sourcewise.providers import services
+
+    provider = assessment.provider
+    try:
+        with transaction.atomic():
+            ReminderSent.objects.create(organization=provider.buyer, kind="assessment-due",
+                                        object_id=assessment.pk, day=today, recipients=1)
+            token = services.assessment_reminder_link(assessment=assessment)
+            link = _base_url() + reverse("assessment_answer_by_link", args=[token])
+            send_mail(
+                subject,
+                f"The due diligence questionnaire {provider.buyer.name} sent to {provider.legal_name} {when}.\n\n"
+                f"Answer it here: {link}\n\nThis link replaces the one in earlier emails, which no "
+                f"longer works. Your answers saved so far are kept.\n",
+                None, [assessment.invite_email],
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
 def send_reminders(now: dt.datetime | None = None) -> int:
     """Remind providers of questionnaires due soon or overdue, and buyers of overdue change reviews.
 
@@ -107,18 +135,18 @@ def send_reminders(now: dt.datetime | None = None) -> int:
     ).select_related("provider", "provider__buyer", "provider__organization")
     for assessment in due_soon:
         provider = assessment.provider
-        if provider.organization_id:
-            recipients, org = _emails(provider.organization), provider.organization
-        else:
-            recipients, org = [assessment.invite_email] if assessment.invite_email else [], provider.buyer
         when = "is overdue" if assessment.due_date < today else f"is due on {assessment.due_date:%d %B %Y}"
-        sent += _once_today(
-            org, "assessment-due", assessment.pk, recipients,
-            f"Reminder: the questionnaire from {provider.buyer.name} {when}",
-            f"The due diligence questionnaire {provider.buyer.name} sent to {provider.legal_name} {when}. "
-            "Submit your answers in Sourcewise (or through the link in the first email).\n",
-            today,
-        )
+        subject = f"Reminder: the questionnaire from {provider.buyer.name} {when}"
+        if provider.organization_id:
+            sent += _once_today(
+                provider.organization, "assessment-due", assessment.pk, _emails(provider.organization), subject,
+                f"The due diligence questionnaire {provider.buyer.name} sent to {provider.legal_name} {when}. "
+                f"Submit your answers in Sourcewise:\n"
+                f"{_base_url()}{reverse('assessment_detail', args=[assessment.pk])}\n",
+                today,
+            )
+        elif assessment.invite_email:
+            sent += _remind_by_link(assessment, subject, when, today)
     overdue = ChangeNotice.objects.filter(
         status__in=list(ChangeNotice.OPEN), review_by__lt=today
     ).select_related("engagement", "engagement__buyer", "engagement__provider")

@@ -54,8 +54,13 @@ def answer_text(question: Any, answer: Any) -> str:
     if kind == "number":
         return "no answer" if answer.number is None else _number(answer.number)
     if kind == "file":
-        return answer.evidence.name.rsplit("/", 1)[-1] if answer.evidence else "no file"
+        return evidence_name(answer) if answer.evidence else "no file"
     return answer.text.strip() or "no answer"
+
+
+def evidence_name(answer: Any) -> str:
+    """The name the evidence file was given by whoever uploaded it."""
+    return answer.evidence_name or answer.evidence.name.rsplit("/", 1)[-1]
 
 
 def _number(value: Decimal) -> str:

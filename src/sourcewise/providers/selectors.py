@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Max, Prefetch, Q, QuerySet
+from django.db.models import Count, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from sourcewise.core.models import Engagement
@@ -27,6 +27,7 @@ from sourcewise.providers.models import (
     FollowUp,
     Interaction,
     Provider,
+    ProviderContact,
     ProviderService,
     Question,
     QuestionnaireTemplate,
@@ -43,7 +44,8 @@ def _org_pk(organization: Any) -> Any:
 
 
 def provider_list(*, user: Any, organization: Any) -> QuerySet[Provider]:
-    """The register of the organisation acted for (never another buyer's)."""
+    """The register of the organisation acted for (never another buyer's), with each primary contact."""
+    primary = ProviderContact.objects.filter(provider=OuterRef("pk"), is_primary=True)
     return (
         Provider.objects.visible_to(user, organization)
         .filter(buyer=organization)
@@ -51,8 +53,20 @@ def provider_list(*, user: Any, organization: Any) -> QuerySet[Provider]:
         .annotate(
             service_count=Count("services", distinct=True),
             last_concluded_at=Max("assessments__concluded_at"),
+            primary_contact_name=Subquery(primary.values("name")[:1]),
+            primary_contact_email=Subquery(primary.values("email")[:1]),
         )
     )
+
+
+def provider_contacts(provider: Provider) -> list[ProviderContact]:
+    """The provider's contacts, the primary one first."""
+    return list(provider.contacts.all())
+
+
+def get_contact(*, user: Any, organization: Any, pk: Any) -> ProviderContact:
+    return get_visible(ProviderContact.objects.filter(provider__buyer=organization).select_related(
+        "provider", "provider__buyer"), user=user, organization=organization, pk=pk)
 
 
 def reassessment_due(provider: Provider) -> dt.date | None:
@@ -101,6 +115,7 @@ def subcontractor_chain(service: ProviderService) -> list[tuple[int, Subcontract
 
 def register_for_export(*, user: Any, organization: Any) -> QuerySet[Provider]:
     return provider_list(user=user, organization=organization).prefetch_related(
+        Prefetch("contacts", queryset=ProviderContact.objects.filter(is_primary=True), to_attr="primary_contacts"),
         Prefetch("services", queryset=ProviderService.objects.prefetch_related(
             Prefetch("contracts", queryset=Contract.objects.order_by("-start_date")),
             Prefetch("subcontractors", queryset=Subcontractor.objects.select_related("parent")),
@@ -119,8 +134,9 @@ def get_contract(*, user: Any, organization: Any, pk: Any) -> Contract:
 
 
 def get_subcontractor(*, user: Any, organization: Any, pk: Any) -> Subcontractor:
-    return get_visible(Subcontractor.objects.filter(service__provider__buyer=organization),
-                       user=user, organization=organization, pk=pk)
+    return get_visible(Subcontractor.objects.filter(service__provider__buyer=organization).select_related(
+        "service", "service__provider", "service__provider__buyer", "parent"),
+        user=user, organization=organization, pk=pk)
 
 
 # --- due diligence ----------------------------------------------------------------------
@@ -149,6 +165,29 @@ def assessment_get(*, user: Any, organization: Any, pk: Any) -> Assessment:
 def side_of_assessment(assessment: Assessment, organization: Any) -> str:
     """'buyer' for the organisation that sent it; 'provider' for the one that answers it."""
     return "buyer" if assessment.provider.buyer_id == _org_pk(organization) else "provider"
+
+
+# What the provider sees in its questionnaire's history: its own answers, sending, submitting
+# and reopening (whose reason it is shown anyway); never reviews, conclusions or link bookkeeping.
+PROVIDER_HISTORY_ACTIONS = ("assessment.send", "assessment.answer", "assessment.submit", "assessment.reopen")
+
+
+def assessment_history(assessment: Assessment, *, user: Any, organization: Any) -> QuerySet:
+    """The audit records of a questionnaire that the organisation acted for may see.
+
+    The records are the buyer's (its audit trail), so the buyer sees them all. The answering
+    provider, having reached `assessment` through the scoped selector, sees the records of
+    its own side's work on it and nothing of the buyer's judgement.
+    """
+    from sourcewise.core.audit import history_for
+    from sourcewise.core.models import AuditEvent
+
+    if side_of_assessment(assessment, organization) == "buyer":
+        return history_for(assessment, user=user, organization=organization)
+    return AuditEvent.objects.filter(
+        object_type=Assessment._meta.label_lower, object_id=str(assessment.pk),
+        action__in=PROVIDER_HISTORY_ACTIONS,
+    ).select_related("actor")
 
 
 def assessment_result(assessment: Assessment) -> scoring.Result:
@@ -248,7 +287,7 @@ SILENCE_DAYS = 90
 
 @dataclass
 class Health:
-    interactions: int  # in the last 12 months
+    interactions: int  # in the period (12 months unless a scorecard asks for another)
     proactive: int
     reactive: int
     proactive_share: int | None  # percent
@@ -258,16 +297,25 @@ class Health:
     overdue_follow_ups: int
     alert: str | None
     quarters: list[tuple[str, int, int]] = field(default_factory=list)  # label, proactive, reactive
+    period_days: int = 365
 
 
 def _quarter(day: dt.date) -> tuple[int, int]:
     return day.year, (day.month - 1) // 3 + 1
 
 
-def relationship_health(engagement: Engagement, *, today: dt.date | None = None) -> Health:
-    """Cadence, the proactive share, open follow-ups and an alert for a problems-only relationship."""
+def _period_label(days: int) -> str:
+    return "the last 12 months" if days == 365 else f"the last {days} days"
+
+
+def relationship_health(engagement: Engagement, *, today: dt.date | None = None, days: int = 365) -> Health:
+    """Cadence, the proactive share, open follow-ups and an alert for a problems-only relationship.
+
+    Interactions count over the last `days` (12 months on the relationship page; the
+    scorecard's chosen period there); the quarters charted are those the period touches.
+    """
     today = today or timezone.localdate()
-    since = today - dt.timedelta(days=365)
+    since = today - dt.timedelta(days=days)
     rows = list(Interaction.objects.filter(engagement=engagement, date__gt=since, date__lte=today)
                 .order_by("date").values_list("date", "kind"))
     reactive = sum(1 for _d, kind in rows if kind in Interaction.REACTIVE)
@@ -282,7 +330,7 @@ def relationship_health(engagement: Engagement, *, today: dt.date | None = None)
     alert = None
     if len(rows) >= MIN_INTERACTIONS_FOR_ALERT and proactive / len(rows) <= PROACTIVE_ALERT_SHARE:
         alert = (f"This relationship only speaks at problems and renewals: {reactive} of {len(rows)} "
-                 "interactions in the last 12 months were escalations, incident calls or renewal "
+                 f"interactions in {_period_label(days)} were escalations, incident calls or renewal "
                  "talks. Schedule governance reviews and workshops.")
     elif last is None or (today - last).days > SILENCE_DAYS:
         alert = (f"No interaction logged in the last {SILENCE_DAYS} days: the relationship is not being "
@@ -292,7 +340,10 @@ def relationship_health(engagement: Engagement, *, today: dt.date | None = None)
         counts.setdefault(_quarter(day), [0, 0])[1 if kind in Interaction.REACTIVE else 0] += 1
     quarters = []
     year, q = _quarter(today)
+    first = _quarter(since + dt.timedelta(days=1))
     for _ in range(4):
+        if (year, q) < first:
+            break
         p, r = counts.get((year, q), [0, 0])
         quarters.append((f"Q{q} {year}", p, r))
         year, q = (year, q - 1) if q > 1 else (year - 1, 4)
@@ -301,6 +352,7 @@ def relationship_health(engagement: Engagement, *, today: dt.date | None = None)
         average_gap_days=round(sum(gaps) / len(gaps)) if gaps else None,
         days_since_last=(today - last).days if last else None,
         open_follow_ups=open_count, overdue_follow_ups=overdue, alert=alert, quarters=quarters[::-1],
+        period_days=days,
     )
 
 
@@ -342,31 +394,51 @@ def engagements_of(provider: Provider, *, user: Any, organization: Any) -> Query
         buyer=provider.buyer, provider=provider.organization)
 
 
-def relationship_figures(provider: Provider, *, user: Any, organization: Any) -> list[tuple[Engagement, Health]]:
-    return [(e, relationship_health(e)) for e in engagements_of(provider, user=user, organization=organization)]
+def relationship_figures(provider: Provider, *, user: Any, organization: Any,
+                         days: int = 365) -> list[tuple[Engagement, Health]]:
+    return [(e, relationship_health(e, days=days))
+            for e in engagements_of(provider, user=user, organization=organization)]
 
 
-def change_notice_figures(provider: Provider, *, user: Any, organization: Any) -> dict[str, int]:
+def change_notice_figures(provider: Provider, *, user: Any, organization: Any, days: int = 365) -> dict[str, int]:
+    """Notices announced in the period, and those still open or overdue (whenever announced)."""
     notices = ChangeNotice.objects.filter(
         engagement__in=engagements_of(provider, user=user, organization=organization))
     today = timezone.localdate()
+    start = dt.datetime.combine(today - dt.timedelta(days=days), dt.time.min,
+                                tzinfo=timezone.get_current_timezone())
     return notices.aggregate(
-        total=Count("pk"),
+        total=Count("pk", filter=Q(announced_at__gte=start)),
         open=Count("pk", filter=Q(status__in=list(ChangeNotice.OPEN))),
         overdue=Count("pk", filter=Q(status__in=list(ChangeNotice.OPEN), review_by__lt=today)),
         objected=Count("pk", filter=Q(status=ChangeNotice.Status.OBJECTED)),
     )
 
 
-SCORECARD_PERIOD_DAYS = 90
+SCORECARD_PERIOD_DAYS = 90  # the default period
+SCORECARD_PERIODS = (30, 90, 180, 365)
+
+
+def scorecard_period(value: Any) -> int:
+    """The scorecard period in days from a request's `days`; ValueError naming the choices."""
+    if value in (None, ""):
+        return SCORECARD_PERIOD_DAYS
+    try:
+        days = int(str(value).strip())
+    except ValueError:
+        days = None
+    if days not in SCORECARD_PERIODS:
+        raise ValueError(f"The period is one of {', '.join(map(str, SCORECARD_PERIODS))} days, not '{value}'.")
+    return days
 
 
 def _percent(part: int, whole: int) -> int | None:
     return round(100 * part / whole) if whole else None
 
 
-def sla_figures(provider: Provider, *, user: Any, organization: Any) -> dict[str, Any] | None:
-    """SLA results from monitoring over the last SCORECARD_PERIOD_DAYS, for the buyer's engagements only.
+def sla_figures(provider: Provider, *, user: Any, organization: Any,
+                days: int = SCORECARD_PERIOD_DAYS) -> dict[str, Any] | None:
+    """SLA results from monitoring over the last `days`, for the buyer's engagements only.
 
     Only delivery feeds count (what the provider delivers), not the buyer's reference data.
     Read through monitoring's own scorecard selector; None when nothing was checked in the period.
@@ -377,7 +449,7 @@ def sla_figures(provider: Provider, *, user: Any, organization: Any) -> dict[str
     if provider.organization_id is None:
         return None
     engagements = engagements_of(provider, user=user, organization=organization)
-    since = timezone.localdate() - dt.timedelta(days=SCORECARD_PERIOD_DAYS)
+    since = timezone.localdate() - dt.timedelta(days=days)
     card = scorecard(user=user, organization=organization, engagements=engagements, since=since,
                      feed_kind=Feed.Kind.DELIVERY)
     if not card.runs and not card.checks and not card.late:
@@ -385,7 +457,7 @@ def sla_figures(provider: Provider, *, user: Any, organization: Any) -> dict[str
     checks_run = sum(c.runs for c in card.checks)
     checks_passed = sum(c.passed for c in card.checks)
     return {
-        "period_days": SCORECARD_PERIOD_DAYS, "since": since,
+        "period_days": days, "since": since,
         "engagements": sorted(set(engagements.filter(
             Q(feeds__outcomes__period__gte=since) | Q(feeds__findings__period__gte=since),
             feeds__kind=Feed.Kind.DELIVERY,
@@ -419,7 +491,8 @@ def _duration_label(hours: float | None) -> str | None:
     return f"{hours:.1f} h"
 
 
-def incident_figures(provider: Provider, *, user: Any, organization: Any) -> dict[str, Any] | None:
+def incident_figures(provider: Provider, *, user: Any, organization: Any,
+                     days: int = SCORECARD_PERIOD_DAYS) -> dict[str, Any] | None:
     """Incidents of the buyer's engagements with the provider: reported in the period or still open.
 
     Counts (open, closed), the median time to acknowledge beside the plans' targets, and
@@ -430,7 +503,7 @@ def incident_figures(provider: Provider, *, user: Any, organization: Any) -> dic
 
     if provider.organization_id is None:
         return None
-    since = timezone.localdate() - dt.timedelta(days=SCORECARD_PERIOD_DAYS)
+    since = timezone.localdate() - dt.timedelta(days=days)
     start = dt.datetime.combine(since, dt.time.min, tzinfo=timezone.get_current_timezone())
     incidents = list(
         incident_list(user=user, organization=organization)
@@ -459,7 +532,7 @@ def incident_figures(provider: Provider, *, user: Any, organization: Any) -> dic
     closed = sum(i.status == Incident.Status.CLOSED for i in incidents)
     median = _median(ack_hours)
     return {
-        "period_days": SCORECARD_PERIOD_DAYS, "since": since,
+        "period_days": days, "since": since,
         "total": len(incidents), "open": len(incidents) - closed, "closed": closed,
         "by_severity": {label: n for value, label in Incident.Severity.choices
                         if (n := sum(i.severity == value for i in incidents))},
@@ -484,8 +557,18 @@ SCORECARD_SOURCES = {
 }
 
 
-def provider_scorecard(provider: Provider, *, user: Any, organization: Any) -> dict[str, Any]:
-    card = {"due_diligence": due_diligence_figures(provider)}
+def provider_scorecard(provider: Provider, *, user: Any, organization: Any,
+                       days: int = SCORECARD_PERIOD_DAYS) -> dict[str, Any]:
+    """Every figure of the scorecard over the last `days` (one of SCORECARD_PERIODS).
+
+    Due diligence is the latest submitted assessment whatever its date: it is not a
+    figure of a period.
+    """
+    if days not in SCORECARD_PERIODS:
+        raise ValueError(f"The period is one of {', '.join(map(str, SCORECARD_PERIODS))} days.")
+    today = timezone.localdate()
+    card: dict[str, Any] = {"due_diligence": due_diligence_figures(provider), "period_days": days,
+                            "since": today - dt.timedelta(days=days), "periods": SCORECARD_PERIODS}
     for name, source in SCORECARD_SOURCES.items():
-        card[name] = source(provider, user=user, organization=organization)
+        card[name] = source(provider, user=user, organization=organization, days=days)
     return card

@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import secrets
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from sourcewise.accounts.models import Organization, User
-from sourcewise.core import audit
+from sourcewise.core import audit, storage
 from sourcewise.core.errors import Conflict
 from sourcewise.core.models import Engagement
 from sourcewise.core.permissions import require_engagement_role, require_role
@@ -33,6 +37,7 @@ from sourcewise.providers.models import (
     FollowUp,
     Interaction,
     Provider,
+    ProviderContact,
     ProviderService,
     Question,
     QuestionnaireTemplate,
@@ -46,9 +51,9 @@ from sourcewise.providers.models import (
 )
 
 PROVIDER_FIELDS = (
-    "legal_name", "registration_number", "lei", "country", "parent", "contact_name",
-    "contact_email", "organization", "status",
+    "legal_name", "registration_number", "lei", "country", "parent", "organization", "status",
 )
+CONTACT_FIELDS = ("name", "role", "email", "phone", "is_primary")
 SERVICE_FIELDS = (
     "name", "description", "category", "criticality", "criticality_reason", "data_handled",
     "personal_data", "service_location", "data_location",
@@ -59,7 +64,7 @@ CONTRACT_FIELDS = (
 )
 SUBCONTRACTOR_FIELDS = (
     "legal_name", "registration_number", "lei", "country", "function", "service_location",
-    "data_location", "personal_data",
+    "data_location", "personal_data", "start_date", "end_date",
 )
 INVITE_TTL_DAYS = 30
 
@@ -70,7 +75,7 @@ INVITE_TTL_DAYS = 30
 def clean_provider_fields(fields: dict[str, Any], *, buyer: Organization) -> dict[str, str]:
     """Normalise the fields in place; return {field: problem} for what is wrong."""
     errors: dict[str, str] = {}
-    for key in ("legal_name", "registration_number", "contact_name"):
+    for key in ("legal_name", "registration_number"):
         if key in fields:
             fields[key] = (fields[key] or "").strip()
     if "legal_name" in fields:
@@ -86,13 +91,6 @@ def clean_provider_fields(fields: dict[str, Any], *, buyer: Organization) -> dic
         fields["country"] = (fields["country"] or "").strip().upper()
         if fields["country"] and not (len(fields["country"]) == 2 and fields["country"].isalpha()):
             errors["country"] = "Give the country as its two-letter ISO code, e.g. DE or IE."
-    if "contact_email" in fields:
-        fields["contact_email"] = (fields["contact_email"] or "").strip().lower()
-        if fields["contact_email"]:
-            try:
-                validate_email(fields["contact_email"])
-            except ValidationError:
-                errors["contact_email"] = f"'{fields['contact_email']}' is not an email address."
     if "status" in fields and fields["status"] not in Provider.Status.values:
         errors["status"] = f"Status is one of: {', '.join(Provider.Status.values)}."
     if fields.get("parent") is not None and fields["parent"].buyer_id != buyer.pk:
@@ -102,9 +100,13 @@ def clean_provider_fields(fields: dict[str, Any], *, buyer: Organization) -> dic
 
 @transaction.atomic
 def provider_create(
-    *, actor: User, buyer: Organization, tier: str = Tier.STANDARD, tier_reason: str = "", **fields: Any
+    *, actor: User, buyer: Organization, tier: str = Tier.STANDARD, tier_reason: str = "",
+    contacts: list[dict[str, Any]] | None = None, **fields: Any
 ) -> Provider:
-    """Add a provider (a candidate or a current one) to the buyer's register."""
+    """Add a provider (a candidate or a current one) to the buyer's register, with its contacts.
+
+    The first contact is the primary one unless another is marked primary.
+    """
     require_role(actor, buyer, Role.MEMBER)
     unknown = set(fields) - set(PROVIDER_FIELDS)
     if unknown:
@@ -117,18 +119,160 @@ def provider_create(
         buyer=buyer, legal_name__iexact=fields["legal_name"]
     ).exists():
         errors["legal_name"] = f"{fields['legal_name']} is already in your register."
+    cleaned_contacts = []
+    for index, contact in enumerate(contacts or [], start=1):
+        contact = {"role": ProviderContact.Role.ACCOUNT_MANAGER, "email": "", "phone": "",
+                   "is_primary": False} | dict(contact)
+        unknown_keys = set(contact) - set(CONTACT_FIELDS)
+        problems = {k: "This field is not part of a contact." for k in unknown_keys} | clean_contact(contact)
+        for key, problem in problems.items():
+            errors[f"contacts.{index}.{key}"] = f"Contact {index}: {problem}"
+        cleaned_contacts.append(contact)
+    if sum(bool(c["is_primary"]) for c in cleaned_contacts) > 1:
+        errors["contacts"] = "Only one contact can be the primary contact."
+    elif cleaned_contacts and not any(c["is_primary"] for c in cleaned_contacts):
+        cleaned_contacts[0]["is_primary"] = True
     if errors:
         raise ValidationError(errors)
     provider = Provider.objects.create(buyer=buyer, tier=tier, **fields)
+    for contact in cleaned_contacts:
+        ProviderContact.objects.create(provider=provider, **contact)
     TierChange.objects.create(
         provider=provider, tier_before="", tier=tier, reason=tier_reason.strip() or "Initial tier.",
         changed_by=actor,
     )
-    audit.record(
-        actor=actor, action="provider.create", obj=provider, organization=buyer,
-        changes=audit.created(audit.snapshot(provider, [*PROVIDER_FIELDS, "tier"])),
-    )
+    changes = audit.created(audit.snapshot(provider, [*PROVIDER_FIELDS, "tier"]))
+    if cleaned_contacts:
+        changes["contacts"] = {"before": None, "after": [_contact_label(c) for c in cleaned_contacts]}
+    audit.record(actor=actor, action="provider.create", obj=provider, organization=buyer, changes=changes)
     return provider
+
+
+# --- contacts ----------------------------------------------------------------------------
+
+
+def _contact_label(contact: dict[str, Any]) -> str:
+    role = ProviderContact.Role(contact["role"]).label
+    email = f" <{contact['email']}>" if contact.get("email") else ""
+    return f"{contact['name']}{email}, {role.lower()}" + (" (primary)" if contact.get("is_primary") else "")
+
+
+def clean_contact(fields: dict[str, Any]) -> dict[str, str]:
+    """Normalise a contact's fields in place; return {field: problem} for what is wrong."""
+    errors: dict[str, str] = {}
+    for key in ("name", "email", "phone", "role"):
+        if key in fields:
+            fields[key] = str(fields[key] or "").strip()
+    if "email" in fields:
+        fields["email"] = fields["email"].lower()
+    if not fields.get("name"):
+        errors["name"] = "Give the contact's name."
+    elif len(fields["name"]) > 200:
+        errors["name"] = "Keep the name under 200 characters."
+    if fields.get("role") not in ProviderContact.Role.values:
+        errors["role"] = f"The role is one of: {', '.join(ProviderContact.Role.values)}."
+    if fields.get("email"):
+        try:
+            validate_email(fields["email"])
+        except ValidationError:
+            errors["email"] = f"'{fields['email']}' is not an email address."
+    if fields.get("phone") and (len(fields["phone"]) > 40
+                                or not all(ch.isdigit() or ch in "+-() ./" for ch in fields["phone"])):
+        errors["phone"] = "Write the phone number with digits, spaces and + - ( ) only."
+    fields["is_primary"] = bool(fields.get("is_primary"))
+    return errors
+
+
+def _demote_primary(provider: Provider, keep: ProviderContact | None = None) -> None:
+    """Only one primary contact per provider: the new one replaces the old."""
+    others = ProviderContact.objects.filter(provider=provider, is_primary=True)
+    if keep is not None and keep.pk:
+        others = others.exclude(pk=keep.pk)
+    others.update(is_primary=False, version=F("version") + 1)
+
+
+@transaction.atomic
+def contact_add(*, actor: User, provider: Provider, **fields: Any) -> ProviderContact:
+    """Add a contact person to a provider; the first one (or one marked primary) is the primary contact."""
+    provider = Provider.objects.select_for_update().get(pk=provider.pk)
+    require_role(actor, provider.buyer, Role.MEMBER)
+    unknown = set(fields) - set(CONTACT_FIELDS)
+    if unknown:
+        raise ValidationError({k: "This field is not part of a contact." for k in sorted(unknown)})
+    fields = {"role": ProviderContact.Role.ACCOUNT_MANAGER, "email": "", "phone": ""} | fields
+    errors = clean_contact(fields)
+    if errors:
+        raise ValidationError(errors)
+    if not provider.contacts.exists():
+        fields["is_primary"] = True
+    if fields["is_primary"]:
+        _demote_primary(provider)
+    contact = ProviderContact.objects.create(provider=provider, **fields)
+    audit.record(actor=actor, action="provider.contact.add", obj=provider, organization=provider.buyer,
+                 changes={"contact": {"before": None, "after": _contact_label(fields)}})
+    return contact
+
+
+@transaction.atomic
+def contact_update(
+    *, actor: User, contact: ProviderContact, expected_version: int | None, **changes: Any
+) -> ProviderContact:
+    """Edit a contact; refused when someone saved a newer version. Making it primary demotes the old one."""
+    contact = ProviderContact.objects.select_for_update().select_related("provider__buyer").get(pk=contact.pk)
+    provider = contact.provider
+    require_role(actor, provider.buyer, Role.MEMBER)
+    unknown = set(changes) - set(CONTACT_FIELDS)
+    if unknown:
+        raise ValidationError({k: "This field cannot be edited here." for k in sorted(unknown)})
+    if expected_version is not None and expected_version != contact.version:
+        raise Conflict("Someone saved this contact after you opened it. Reload, then make your change again.")
+    merged = {k: getattr(contact, k) for k in CONTACT_FIELDS} | changes
+    errors = clean_contact(merged)
+    if contact.is_primary and not merged["is_primary"]:
+        errors["is_primary"] = ("A provider keeps one primary contact: make another contact primary "
+                                "instead of unmarking this one.")
+    if errors:
+        raise ValidationError(errors)
+    before = audit.snapshot(contact, CONTACT_FIELDS)
+    for key in CONTACT_FIELDS:
+        setattr(contact, key, merged[key])
+    delta = audit.diff(before, audit.snapshot(contact, CONTACT_FIELDS))
+    if not delta:
+        return contact
+    if contact.is_primary:
+        _demote_primary(provider, keep=contact)
+    contact.version += 1
+    contact.save()
+    audit.record(actor=actor, action="provider.contact.update", obj=provider, organization=provider.buyer,
+                 changes={f"contact {contact.name}: {k}": v for k, v in delta.items()})
+    return contact
+
+
+@transaction.atomic
+def contact_remove(*, actor: User, contact: ProviderContact, expected_version: int | None = None) -> None:
+    """Remove a contact; when it was the primary one, the next contact (if any) becomes primary."""
+    contact = ProviderContact.objects.select_for_update().select_related("provider__buyer").get(pk=contact.pk)
+    provider = contact.provider
+    require_role(actor, provider.buyer, Role.MEMBER)
+    if expected_version is not None and expected_version != contact.version:
+        raise Conflict("Someone saved this contact after you opened it. Reload, then remove it again.")
+    label = _contact_label({k: getattr(contact, k) for k in CONTACT_FIELDS})
+    was_primary = contact.is_primary
+    contact.delete()
+    changes: dict[str, Any] = {"contact": {"before": label, "after": None}}
+    if was_primary:
+        successor = provider.contacts.order_by("name", "pk").first()
+        if successor is not None:
+            successor.is_primary = True
+            successor.version += 1
+            successor.save(update_fields=["is_primary", "version"])
+            changes["primary contact"] = {"before": contact.name, "after": successor.name}
+    audit.record(actor=actor, action="provider.contact.remove", obj=provider, organization=provider.buyer,
+                 changes=changes)
+
+
+def primary_contact(provider: Provider) -> ProviderContact | None:
+    return provider.contacts.filter(is_primary=True).first()
 
 
 @transaction.atomic
@@ -327,6 +471,24 @@ def contract_update(*, actor: User, contract: Contract, expected_version: int | 
                    buyer=contract.service.provider.buyer, what="contract")
 
 
+def _clean_subcontractor(fields: dict[str, Any], *, buyer: Organization) -> dict[str, str]:
+    fields.setdefault("legal_name", "")
+    errors = clean_provider_fields(fields, buyer=buyer)
+    for key in ("function", "service_location", "data_location"):
+        fields[key] = (fields.get(key) or "").strip()
+    if not fields["function"]:
+        errors["function"] = "Say what the subcontractor does for the service."
+    fields["personal_data"] = bool(fields.get("personal_data"))
+    for key in ("start_date", "end_date"):
+        value = fields.get(key)
+        if value is not None and not isinstance(value, dt.date):
+            errors[key] = "Give the date as YYYY-MM-DD."
+    start, end = fields.get("start_date"), fields.get("end_date")
+    if isinstance(start, dt.date) and isinstance(end, dt.date) and end < start:
+        errors["end_date"] = "The end date comes before the start date."
+    return errors
+
+
 @transaction.atomic
 def subcontractor_create(
     *, actor: User, service: ProviderService, parent: Subcontractor | None = None, **fields: Any
@@ -337,11 +499,7 @@ def subcontractor_create(
     if unknown:
         raise ValidationError({k: "This field is not part of a subcontractor." for k in sorted(unknown)})
     cleaned = dict(fields)
-    cleaned.setdefault("legal_name", "")
-    errors = clean_provider_fields(cleaned, buyer=service.provider.buyer)
-    cleaned["function"] = (cleaned.get("function") or "").strip()
-    if not cleaned["function"]:
-        errors["function"] = "Say what the subcontractor does for the service."
+    errors = _clean_subcontractor(cleaned, buyer=service.provider.buyer)
     if parent is not None and parent.service_id != service.pk:
         errors["parent"] = "The parent subcontractor must be in the same service's chain."
     if errors:
@@ -353,6 +511,91 @@ def subcontractor_create(
                  organization=service.provider.buyer,
                  changes=audit.created(audit.snapshot(sub, [*SUBCONTRACTOR_FIELDS, "parent", "rank"])))
     return sub
+
+
+def _descendants(sub: Subcontractor) -> list[Subcontractor]:
+    """Everything below `sub` in its chain, parents before their children."""
+    chain = list(Subcontractor.objects.filter(service_id=sub.service_id))
+    children: dict[Any, list[Subcontractor]] = {}
+    for item in chain:
+        children.setdefault(item.parent_id, []).append(item)
+    found, todo = [], list(children.get(sub.pk, []))
+    while todo:
+        item = todo.pop(0)
+        found.append(item)
+        todo.extend(children.get(item.pk, []))
+    return found
+
+
+@transaction.atomic
+def subcontractor_update(
+    *, actor: User, subcontractor: Subcontractor, expected_version: int | None, **changes: Any
+) -> Subcontractor:
+    """Edit a subcontractor, or move it under another one of the same chain (its ranks follow).
+
+    `parent` (a Subcontractor of the same service, or None for the provider itself) may be
+    changed; a subcontractor cannot work for itself or for one of its own subcontractors.
+    """
+    sub = Subcontractor.objects.select_for_update().select_related("service__provider__buyer").get(
+        pk=subcontractor.pk)
+    buyer = sub.service.provider.buyer
+    require_role(actor, buyer, Role.MEMBER)
+    fields = (*SUBCONTRACTOR_FIELDS, "parent")
+    unknown = set(changes) - set(fields)
+    if unknown:
+        raise ValidationError({k: "This field cannot be edited here." for k in sorted(unknown)})
+    if expected_version is not None and expected_version != sub.version:
+        raise Conflict("Someone saved this subcontractor after you opened it. Reload, then make your change again.")
+    merged = {k: getattr(sub, k) for k in fields} | changes
+    parent = merged.pop("parent")
+    errors = _clean_subcontractor(merged, buyer=buyer)
+    below = _descendants(sub)
+    if parent is not None:
+        if parent.service_id != sub.service_id:
+            errors["parent"] = "The parent subcontractor must be in the same service's chain."
+        elif parent.pk == sub.pk or parent.pk in {d.pk for d in below}:
+            errors["parent"] = f"{sub} cannot work for itself or for one of its own subcontractors."
+    if errors:
+        raise ValidationError(errors)
+    before = audit.snapshot(sub, [*fields, "rank"])
+    for key, value in merged.items():
+        setattr(sub, key, value)
+    sub.parent = parent
+    sub.rank = parent.rank + 1 if parent is not None else 2
+    delta = audit.diff(before, audit.snapshot(sub, [*fields, "rank"]))
+    if not delta:
+        return sub
+    sub.version += 1
+    sub.save()
+    if "rank" in delta:
+        # The chain below moves with it: each keeps its place, one rank under its parent.
+        ranks = {sub.pk: sub.rank}
+        for item in below:
+            ranks[item.pk] = ranks[item.parent_id] + 1
+            if item.rank != ranks[item.pk]:
+                Subcontractor.objects.filter(pk=item.pk).update(rank=ranks[item.pk], version=F("version") + 1)
+    audit.record(actor=actor, action="provider.subcontractor.update", obj=sub, organization=buyer, changes=delta)
+    return sub
+
+
+@transaction.atomic
+def subcontractor_remove(*, actor: User, subcontractor: Subcontractor, expected_version: int | None = None) -> None:
+    """Remove a subcontractor from its chain; refused while others work for it (move or remove them first)."""
+    sub = Subcontractor.objects.select_for_update().select_related("service__provider__buyer").get(
+        pk=subcontractor.pk)
+    buyer = sub.service.provider.buyer
+    require_role(actor, buyer, Role.MEMBER)
+    if expected_version is not None and expected_version != sub.version:
+        raise Conflict("Someone saved this subcontractor after you opened it. Reload, then remove it again.")
+    children = sorted(c.legal_name for c in sub.children.all())
+    if children:
+        raise ValidationError(
+            f"{sub} cannot be removed: {', '.join(children)} work{'s' if len(children) == 1 else ''} for it. "
+            "Move them under another subcontractor or remove them first.")
+    before = audit.snapshot(sub, [*SUBCONTRACTOR_FIELDS, "parent", "rank"])
+    audit.record(actor=actor, action="provider.subcontractor.remove", obj=sub, organization=buyer,
+                 changes=audit.diff(before, {}))
+    sub.delete()
 
 
 # --- due diligence ---------------------------------------------------------------------
@@ -541,7 +784,8 @@ def assessment_send(
         errors["template"] = f"The template {template} has no questions yet."
     if selection is not None and selection.buyer_id != buyer.pk:
         errors["selection"] = "Use one of your own selections."
-    invite_email = (invite_email or provider.contact_email or "").strip().lower()
+    primary = primary_contact(provider)
+    invite_email = (invite_email or (primary.email if primary else "") or "").strip().lower()
     if provider.organization_id is None:
         if not invite_email:
             errors["invite_email"] = (
@@ -573,6 +817,15 @@ def assessment_send(
     return assessment, token
 
 
+def _rotate_link(assessment: Assessment) -> str:
+    """A fresh secret for the invitation link; the previous link stops working."""
+    token = secrets.token_urlsafe(32)
+    assessment.invite_token_hash = _hash(token)
+    assessment.invite_expires_at = timezone.now() + dt.timedelta(days=INVITE_TTL_DAYS)
+    assessment.save(update_fields=["invite_token_hash", "invite_expires_at"])
+    return token
+
+
 @transaction.atomic
 def assessment_resend_link(*, actor: User, assessment: Assessment) -> tuple[Assessment, str]:
     """A fresh invitation link (the old one stops working), emailed on commit."""
@@ -582,10 +835,7 @@ def assessment_resend_link(*, actor: User, assessment: Assessment) -> tuple[Asse
         raise ValidationError(f"{assessment.provider} answers through its Sourcewise organisation, not a link.")
     if not assessment.is_open:
         raise ValidationError(f"This questionnaire is {assessment.get_status_display().lower()}: no link is needed.")
-    token = secrets.token_urlsafe(32)
-    assessment.invite_token_hash = _hash(token)
-    assessment.invite_expires_at = timezone.now() + dt.timedelta(days=INVITE_TTL_DAYS)
-    assessment.save(update_fields=["invite_token_hash", "invite_expires_at"])
+    token = _rotate_link(assessment)
     audit.record(actor=actor, action="assessment.link.resend", obj=assessment,
                  organization=assessment.provider.buyer,
                  changes={"invite_expires_at": {"before": None, "after": assessment.invite_expires_at}})
@@ -593,6 +843,24 @@ def assessment_resend_link(*, actor: User, assessment: Assessment) -> tuple[Asse
 
     transaction.on_commit(lambda: notify.assessment_sent(assessment.pk, token))
     return assessment, token
+
+
+@transaction.atomic
+def assessment_reminder_link(*, assessment: Assessment) -> str:
+    """The link a due-date reminder carries: issued afresh, since only the old link's hash is kept.
+
+    The previous link stops working (the reminder says so); done by the periodic job, audited
+    as the system. Only for an open questionnaire answered through a link.
+    """
+    assessment = Assessment.objects.select_for_update().select_related("provider__buyer").get(pk=assessment.pk)
+    if not assessment.invite_token_hash or not assessment.is_open:
+        raise ValidationError("Only an open questionnaire answered through a link gets a new link.")
+    token = _rotate_link(assessment)
+    audit.record(actor=None, action="assessment.link.reminder", obj=assessment,
+                 organization=assessment.provider.buyer,
+                 changes={"invite_expires_at": {"before": None, "after": assessment.invite_expires_at},
+                          "reason": {"before": None, "after": "A reminder carried a new link; the old one stopped working."}})
+    return token
 
 
 class LinkUnusable(Exception):
@@ -627,6 +895,46 @@ def _require_answerer(actor: User | None, assessment: Assessment, token: str | N
     return actor.email
 
 
+@dataclass
+class StoredEvidence:
+    """An evidence file already streamed whole into storage, waiting to be attached to its answer."""
+
+    name: str
+    relative_path: str
+    size: int
+    sha256: str
+
+
+def _size_label(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def evidence_store(*, stream: Any, filename: str) -> StoredEvidence:
+    """Stream one evidence file into storage (core.storage: hashed, renamed into place when whole).
+
+    Refused with a message naming the problem when it is empty or larger than
+    UPLOAD_MAX_BYTES (the setting every upload obeys); a refused file leaves nothing behind.
+    """
+    name = os.path.basename((filename or "").replace("\\", "/")).strip()[:255] or "evidence"
+    limit = int(settings.UPLOAD_MAX_BYTES)
+    suffix = os.path.splitext(name)[1].lower()[:10]
+    if not suffix[1:].isalnum():
+        suffix = ""
+    stored = storage.stream_to_storage(stream, directory=f"providers/evidence/{timezone.now():%Y/%m}",
+                                       suffix=suffix, compressed=False, limit=limit)
+    if stored.too_large:
+        raise ValidationError(f"'{name}' is larger than the limit of {_size_label(limit)} for evidence "
+                              f"({_size_label(stored.size)} or more); nothing was stored.")
+    if stored.size == 0:
+        storage.discard(stored.relative_path)
+        raise ValidationError(f"'{name}' is empty: attach the file that holds the evidence.")
+    return StoredEvidence(name=name, relative_path=stored.relative_path, size=stored.size, sha256=stored.sha256)
+
+
 def _parse_answer(question: Question, value: Any) -> dict[str, Any]:
     """The stored form of an answer, or ValidationError naming what is wrong."""
     if question.kind in ("choice", "multi"):
@@ -650,11 +958,19 @@ def _parse_answer(question: Question, value: Any) -> dict[str, Any]:
             raise ValidationError(f"'{value}' is not a usable number.")
         return {"number": number}
     if question.kind == "file":
-        return {"evidence": value} if value else {}
+        if value in (None, ""):
+            return {}  # no new file: keep the one given before
+        if not isinstance(value, StoredEvidence):
+            raise ValidationError("Upload the evidence as a file.")
+        return {"evidence": value.relative_path, "evidence_name": value.name, "evidence_size": value.size,
+                "evidence_sha256": value.sha256}
     return {"text": str(value or "").strip()}
 
 
-@transaction.atomic
+def _is_upload(value: Any) -> bool:
+    return hasattr(value, "read") or hasattr(value, "chunks")
+
+
 def assessment_answer(
     *,
     actor: User | None,
@@ -662,14 +978,54 @@ def assessment_answer(
     answers: dict[str, Any],
     token: str | None = None,
 ) -> Assessment:
-    """Save answers (by question key) to an open assessment; a submitted one is locked."""
-    assessment = Assessment.objects.select_for_update().select_related("provider").get(pk=assessment.pk)
-    who = _require_answerer(actor, assessment, token)
+    """Save answers (by question key) to an open assessment; a submitted one is locked.
+
+    A file question's value is an uploaded file: who may answer and whether the
+    questionnaire is open are checked first, then the file is streamed into storage
+    outside the transaction, and discarded if the answers are refused.
+    """
+    uploads = {key: value for key, value in answers.items() if _is_upload(value)}
+    if not uploads:
+        return _save_answers(actor=actor, assessment=assessment, answers=answers, token=token)
+    _require_answerer(actor, assessment, token)
+    _require_open(Assessment.objects.select_related("provider__buyer").get(pk=assessment.pk))
+    kinds = dict(Question.objects.filter(section__template_id=assessment.template_id).values_list("key", "kind"))
+    errors = {key: ("This question takes a file only if it asks for file evidence." if key in kinds
+                    else "This questionnaire has no such question.")
+              for key in uploads if kinds.get(key) != "file"}
+    if errors:
+        raise ValidationError(errors)
+    stored: dict[str, StoredEvidence] = {}
+    try:
+        for key, upload in uploads.items():
+            try:
+                stored[key] = evidence_store(stream=upload, filename=getattr(upload, "name", "") or key)
+            except ValidationError as exc:
+                errors[key] = " ".join(exc.messages)
+        if errors:
+            raise ValidationError(errors)
+        return _save_answers(actor=actor, assessment=assessment, answers=answers | stored, token=token)
+    except BaseException:
+        for item in stored.values():
+            storage.discard(item.relative_path)
+        raise
+
+
+def _require_open(assessment: Assessment) -> None:
     if not assessment.is_open:
         raise ValidationError(
             f"This questionnaire was {assessment.get_status_display().lower()}: it cannot be changed "
             f"unless {assessment.provider.buyer} reopens it."
         )
+
+
+@transaction.atomic
+def _save_answers(
+    *, actor: User | None, assessment: Assessment, answers: dict[str, Any], token: str | None
+) -> Assessment:
+    assessment = Assessment.objects.select_for_update().select_related("provider").get(pk=assessment.pk)
+    who = _require_answerer(actor, assessment, token)
+    _require_open(assessment)
     questions = {q.key: q for q in Question.objects.filter(section__template=assessment.template)}
     errors, parsed = {}, {}
     for key, value in answers.items():
@@ -700,6 +1056,8 @@ def assessment_answer(
         answer.answered_at = timezone.now()
         answer.save()
         changes[key] = {"before": None if before == "no answer" else before, "after": after}
+        if question.kind == "file":
+            changes[key]["sha256"] = answer.evidence_sha256
     if changes:
         assessment.version += 1
         assessment.save(update_fields=["version"])

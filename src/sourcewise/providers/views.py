@@ -14,18 +14,20 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from sourcewise.accounts.models import Organization
+from sourcewise.core import storage
 from sourcewise.core.errors import Conflict
 from sourcewise.core.htmx import add_form_errors, perform, render_page
 from sourcewise.core.permissions import can_write, require_engagement_role, require_role
 from sourcewise.core.selectors import engagement_get, engagement_list
-from sourcewise.core.tables import Column, Table, history_tab
+from sourcewise.core.tables import HISTORY_TABLE, Column, Table, history_tab
 from sourcewise.core.tenancy import Role
-from sourcewise.providers import csv_io, selectors, services
+from sourcewise.providers import csv_io, scoring, selectors, services
 from sourcewise.providers.forms import (
     AssessmentSendForm,
     ChangeNoticeForm,
     ChooseForm,
     ConcludeForm,
+    ContactForm,
     ContractForm,
     ImportForm,
     InteractionForm,
@@ -34,6 +36,7 @@ from sourcewise.providers.forms import (
     QuestionForm,
     RespondForm,
     ReviewForm,
+    ScorecardPeriodForm,
     SectionForm,
     SelectionForm,
     ServiceForm,
@@ -114,7 +117,7 @@ def provider_new(request: HttpRequest) -> HttpResponse:
             try:
                 provider = services.provider_create(
                     actor=request.user, buyer=request.organization, tier=data["tier"],
-                    tier_reason=data["tier_reason"], organization=linked,
+                    tier_reason=data["tier_reason"], organization=linked, contacts=form.contacts(),
                     **{k: data[k] for k in services.PROVIDER_FIELDS if k in data and k != "organization"},
                 )
             except ValidationError as exc:
@@ -133,18 +136,24 @@ def provider_import(request: HttpRequest) -> HttpResponse:
     form = ImportForm(request.POST or None, request.FILES or None)
     problems: list[str] = []
     if request.method == "POST" and form.is_valid():
-        try:
-            created = csv_io.register_import(actor=request.user, buyer=request.organization,
-                                             content=form.cleaned_data["file"].read())
-        except csv_io.ImportRefused as exc:
-            problems = exc.problems
+        upload = form.cleaned_data["file"]
+        if upload.size > csv_io.MAX_IMPORT_BYTES:
+            problems = [f"The file is larger than {csv_io.MAX_IMPORT_BYTES // (1024 * 1024)} MB."]
         else:
-            messages.success(request, f"Imported {len(created)} providers.")
-            return redirect("providers")
+            kind = form.cleaned_data["kind"] or "providers"
+            importer = csv_io.subcontractor_import if kind == "subcontractors" else csv_io.register_import
+            try:
+                created = importer(actor=request.user, buyer=request.organization, content=upload.read())
+            except csv_io.ImportRefused as exc:
+                problems = exc.problems
+            else:
+                messages.success(request, f"Imported {len(created)} {kind}.")
+                return redirect("providers")
     status = 422 if request.method == "POST" else 200
     return render(request, "providers/import.html", {
         "form": form, "problems": problems, "columns": csv_io.IMPORT_COLUMNS,
-        "required": csv_io.REQUIRED_COLUMNS}, status=status)
+        "required": csv_io.REQUIRED_COLUMNS, "sub_columns": csv_io.SUBCONTRACTOR_COLUMNS,
+        "sub_required": csv_io.SUBCONTRACTOR_REQUIRED}, status=status)
 
 
 PROVIDER_TABS = [("overview", "Overview"), ("scorecard", "Scorecard"), ("history", "History")]
@@ -162,10 +171,17 @@ def provider_detail(request: HttpRequest, pk: int) -> HttpResponse:
             return history
         context.update(history)
     elif tab == "scorecard":
-        context["card"] = selectors.provider_scorecard(provider, **_scope(request))
+        try:
+            days = selectors.scorecard_period(request.GET.get("days"))
+        except ValueError as exc:
+            context.update({"period_error": str(exc), "period_form": ScorecardPeriodForm()})
+            return render_page(request, "providers/provider_detail.html", context, fragment="tab", status=400)
+        context["period_form"] = ScorecardPeriodForm(initial={"days": days})
+        context["card"] = selectors.provider_scorecard(provider, **_scope(request), days=days)
     else:
         services_ = selectors.provider_services(provider)
         context.update({
+            "contacts": selectors.provider_contacts(provider),
             "services": [(s, selectors.subcontractor_chain(s)) for s in services_],
             "tier_changes": provider.tier_changes.select_related("changed_by"),
             "assessments": provider.assessments.select_related("template", "selection"),
@@ -308,6 +324,95 @@ def subcontractor_new(request: HttpRequest, pk: int) -> HttpResponse:
                       lead="Fourth parties and beyond: name whose subcontractor it is.")
 
 
+@login_required
+def contact_new(request: HttpRequest, pk: int) -> HttpResponse:
+    provider = selectors.provider_get(**_scope(request), pk=pk)
+    require_role(request.user, provider.buyer, Role.MEMBER)
+    form = ContactForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        data.pop("version", None)
+        try:
+            services.contact_add(actor=request.user, provider=provider, **data)
+        except ValidationError as exc:
+            add_form_errors(form, exc)
+        else:
+            messages.success(request, "Contact added.")
+            return redirect(provider)
+    return _form_page(request, form, title=f"Add a contact at {provider}", back=provider.get_absolute_url(),
+                      lead="The account manager, the escalation contact, the DPO, security: "
+                           "the primary contact stands for the provider in exports.")
+
+
+@login_required
+def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    contact = selectors.get_contact(**_scope(request), pk=pk)
+    require_role(request.user, contact.provider.buyer, Role.MEMBER)
+    return _edit_page(request, contact, ContactForm, services.CONTACT_FIELDS,
+                      lambda **kw: services.contact_update(actor=request.user, contact=contact, **kw),
+                      title=f"Edit {contact.name}", back=contact.provider.get_absolute_url())
+
+
+@login_required
+@require_POST
+def contact_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    contact = selectors.get_contact(**_scope(request), pk=pk)
+    version = request.POST.get("version")
+
+    def remove():
+        try:
+            services.contact_remove(actor=request.user, contact=contact,
+                                    expected_version=int(version) if version and version.isdigit() else None)
+        except Conflict as exc:
+            raise ValidationError(str(exc)) from None
+
+    return perform(request, remove, success=f"{contact.name} removed.", then=contact.provider.get_absolute_url())
+
+
+@login_required
+def subcontractor_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    sub = selectors.get_subcontractor(**_scope(request), pk=pk)
+    require_role(request.user, sub.service.provider.buyer, Role.MEMBER)
+    below = {sub.pk} | {d.pk for d in services._descendants(sub)}
+    chain = sub.service.subcontractors.exclude(pk__in=below)
+    fields = (*services.SUBCONTRACTOR_FIELDS, "parent")
+    form = SubcontractorForm(request.POST or None, chain=chain,
+                             initial={f: getattr(sub, f) for f in fields} | {"version": sub.version})
+    back = sub.service.provider.get_absolute_url()
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        version = data.pop("version", None)
+        try:
+            services.subcontractor_update(actor=request.user, subcontractor=sub, expected_version=version,
+                                          **{f: data[f] for f in fields})
+        except ValidationError as exc:
+            add_form_errors(form, exc)
+        except Conflict as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Saved.")
+            return redirect(back)
+    return _form_page(request, form, title=f"Edit {sub.legal_name}", back=back,
+                      lead=f"In the chain of {sub.service.name}. Moving it moves its own subcontractors with it.")
+
+
+@login_required
+@require_POST
+def subcontractor_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    sub = selectors.get_subcontractor(**_scope(request), pk=pk)
+    version = request.POST.get("version")
+
+    def remove():
+        try:
+            services.subcontractor_remove(actor=request.user, subcontractor=sub,
+                                          expected_version=int(version) if version and version.isdigit() else None)
+        except Conflict as exc:
+            raise ValidationError(str(exc)) from None
+
+    return perform(request, remove, success=f"{sub.legal_name} removed from the chain.",
+                   then=sub.service.provider.get_absolute_url())
+
+
 # --- due diligence ---------------------------------------------------------------------------
 
 
@@ -316,7 +421,7 @@ def assessment_new(request: HttpRequest, pk: int) -> HttpResponse:
     provider = selectors.provider_get(**_scope(request), pk=pk)
     require_role(request.user, provider.buyer, Role.MEMBER)
     form = AssessmentSendForm(
-        request.POST or None, initial={"invite_email": provider.contact_email,
+        request.POST or None, initial={"invite_email": getattr(services.primary_contact(provider), "email", ""),
                                        "selection": request.GET.get("selection")},
         templates=selectors.template_list(**_scope(request)),
         selections=selectors.selection_list(**_scope(request)).filter(chosen__isnull=True),
@@ -389,10 +494,10 @@ def assessment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     side = selectors.side_of_assessment(assessment, request.organization)
     context = _answer_context(assessment) | {"side": side, "tab": request.GET.get("tab", "answers")}
     if context["tab"] == "history":
-        history = history_tab(request, assessment, filename=str(assessment))
-        if isinstance(history, HttpResponseBase):
-            return history
-        context.update(history)
+        records = selectors.assessment_history(assessment, **_scope(request))
+        if request.GET.get("format") == "csv":
+            return HISTORY_TABLE.csv_response(HISTORY_TABLE.filtered(request, records), f"{assessment}-history")
+        context.update(HISTORY_TABLE.apply(request, records))
     if side == "buyer":
         result = selectors.assessment_result(assessment)
         context.update({
@@ -461,8 +566,10 @@ def assessment_evidence(request: HttpRequest, pk: int, key: str) -> FileResponse
     answer = assessment.answers.filter(question__key=key, question__kind="file").first()
     if answer is None or not answer.evidence:
         raise Http404("No such object.")
-    return FileResponse(answer.evidence.open("rb"), as_attachment=True,
-                        filename=answer.evidence.name.rsplit("/", 1)[-1])
+    path = storage.path_of(answer.evidence.name)
+    if not path.is_file():
+        raise Http404("No such object.")
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=scoring.evidence_name(answer))
 
 
 def _buyer_assessment(request: HttpRequest, pk: int) -> Assessment:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import template
 
+from sourcewise.core import charts
+
 register = template.Library()
 
 
@@ -44,29 +46,11 @@ def get_item(mapping, key):
 
 @register.inclusion_tag("providers/_bar_chart.html")
 def bar_chart(title: str, bars):
-    """Horizontal bars of 0-100 values, as SVG, with the same figures as a table."""
-    bars = [(label, value) for label, value in (bars or []) if value is not None]
-    return {"title": title, "bars": [(label, value, 16 + i * 28, value * 3) for i, (label, value) in
-                                     enumerate(bars)], "height": 16 + 28 * len(bars)}
+    """Horizontal bars of 0-100 values (geometry from core.charts), with the same figures as a table."""
+    return {"title": title, "chart": charts.hbars(bars)}
 
 
 @register.inclusion_tag("providers/_quarter_chart.html")
 def quarter_chart(quarters):
-    """Interactions per quarter, proactive and reactive stacked, as SVG with a table alternative."""
-    quarters = list(quarters or [])
-    top = max([p + r for _l, p, r in quarters] + [1])
-    scale = 100 / top
-    columns = []
-    for i, (label, proactive, reactive) in enumerate(quarters):
-        p_h, r_h = round(proactive * scale), round(reactive * scale)
-        columns.append({"label": label, "proactive": proactive, "reactive": reactive, "x": 40 + i * 70,
-                        "p_y": 120 - p_h, "p_h": p_h, "r_y": 120 - p_h - r_h, "r_h": r_h})
-    return {"columns": columns, "width": 40 + 70 * len(quarters)}
-
-
-@register.inclusion_tag("providers/_long_bar_chart.html")
-def long_bar_chart(title: str, bars):
-    """Like bar_chart, for long labels (a check's name): each label sits above its bar."""
-    bars = [(label, value) for label, value in (bars or []) if value is not None]
-    return {"title": title, "bars": [(label, value, 14 + i * 40, 30 + i * 40, value * 3) for i, (label, value) in
-                                     enumerate(bars)], "height": 8 + 40 * len(bars)}
+    """Interactions per quarter, proactive and reactive stacked (core.charts), with a table alternative."""
+    return {"chart": charts.stacked_columns(quarters)}
