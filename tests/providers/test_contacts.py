@@ -107,7 +107,7 @@ def test_contacts_on_the_page(world, login):
     assert (contact.role, contact.email, contact.version) == ("security", "sec@dialwell.test", 2)
     stale = client.post(f"/providers/contacts/{contact.pk}/edit/",
                         {"name": "Old", "role": "dpo", "is_primary": "on", "version": 1})
-    assert stale.status_code == 422 and b"Someone saved this contact" in stale.content
+    assert stale.status_code == 422 and b"Someone else saved this contact" in stale.content
     assert client.post(f"/providers/contacts/{contact.pk}/remove/", {"version": 2}).status_code == 302
     assert not provider.contacts.exists()
     # Another buyer's people reach none of it.

@@ -205,7 +205,7 @@ def test_contract_edit_page_refuses_a_stale_form(world, login):
             "substitutability": "easy", "buyer_notice_days": "60", "version": "1"}
     assert client.post(f"/providers/contracts/{contract.pk}/edit/", form).status_code == 302
     stale = client.post(f"/providers/contracts/{contract.pk}/edit/", form | {"buyer_notice_days": "10"})
-    assert stale.status_code == 422 and b"Someone saved this contract" in stale.content
+    assert stale.status_code == 422 and b"Someone else saved this contract" in stale.content
     contract.refresh_from_db()
     assert contract.buyer_notice_days == 60
 

@@ -92,7 +92,7 @@ def test_subcontractors_on_the_page(world, login, chain):
     assert _ranks(service)["CloudHost GmbH"] == (2, None) and _ranks(service)["ColdStore"] == (3, "CloudHost GmbH")
     stale = client.post(f"/providers/subcontractors/{hosting.pk}/edit/", {
         "legal_name": "Late", "function": "Hosting", "version": 1})
-    assert stale.status_code == 422 and b"Someone saved this subcontractor" in stale.content
+    assert stale.status_code == 422 and b"Someone else saved this subcontractor" in stale.content
     refused = client.post(f"/providers/subcontractors/{hosting.pk}/remove/", follow=True)
     assert b"ColdStore works for it" in refused.content
     # Moving CloudHost moved ColdStore a rank up too: its version went up with it.

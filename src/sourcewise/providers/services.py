@@ -21,7 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from sourcewise.accounts.models import Organization, User
-from sourcewise.core import audit, storage
+from sourcewise.core import audit, edits, storage
 from sourcewise.core.errors import Conflict
 from sourcewise.core.models import Engagement
 from sourcewise.core.permissions import require_engagement_role, require_role
@@ -221,11 +221,8 @@ def contact_update(
     contact = ProviderContact.objects.select_for_update().select_related("provider__buyer").get(pk=contact.pk)
     provider = contact.provider
     require_role(actor, provider.buyer, Role.MEMBER)
-    unknown = set(changes) - set(CONTACT_FIELDS)
-    if unknown:
-        raise ValidationError({k: "This field cannot be edited here." for k in sorted(unknown)})
-    if expected_version is not None and expected_version != contact.version:
-        raise Conflict("Someone saved this contact after you opened it. Reload, then make your change again.")
+    edits.refuse_unknown(changes, CONTACT_FIELDS)
+    edits.check_version(contact, expected_version, "contact")
     merged = {k: getattr(contact, k) for k in CONTACT_FIELDS} | changes
     errors = clean_contact(merged)
     if contact.is_primary and not merged["is_primary"]:
@@ -280,35 +277,27 @@ def provider_update(
     *, actor: User, provider: Provider, expected_version: int | None, **changes: Any
 ) -> Provider:
     """Edit a provider's register entry; refused when someone saved a newer version."""
-    unknown = set(changes) - set(PROVIDER_FIELDS)
-    if unknown:
-        raise ValidationError({k: "This field cannot be edited here." for k in sorted(unknown)})
+    edits.refuse_unknown(changes, PROVIDER_FIELDS)
     provider = Provider.objects.select_for_update().get(pk=provider.pk)
     require_role(actor, provider.buyer, Role.MEMBER)
-    if expected_version is not None and expected_version != provider.version:
-        raise Conflict("Someone saved this provider after you opened it. Reload, then make your change again.")
-    errors = clean_provider_fields(changes, buyer=provider.buyer)
-    if changes.get("parent") is not None and changes["parent"].pk == provider.pk:
-        errors["parent"] = "A provider cannot be its own parent."
-    name = changes.get("legal_name")
-    if name and Provider.objects.filter(buyer=provider.buyer, legal_name__iexact=name).exclude(
-        pk=provider.pk
-    ).exists():
-        errors["legal_name"] = f"{name} is already in your register."
-    if errors:
-        raise ValidationError(errors)
-    before = audit.snapshot(provider, PROVIDER_FIELDS)
-    for key, value in changes.items():
-        setattr(provider, key, value)
-    delta = audit.diff(before, audit.snapshot(provider, PROVIDER_FIELDS))
-    if not delta:
-        return provider
-    provider.version += 1
-    provider.updated_at = timezone.now()
-    provider.save()
-    audit.record(actor=actor, action="provider.update", obj=provider, organization=provider.buyer,
-                 changes=delta)
-    return provider
+    edits.check_version(provider, expected_version, "provider")
+
+    def cleaned(merged: dict[str, Any]) -> dict[str, Any]:
+        errors = clean_provider_fields(changes, buyer=provider.buyer)
+        if changes.get("parent") is not None and changes["parent"].pk == provider.pk:
+            errors["parent"] = "A provider cannot be its own parent."
+        name = changes.get("legal_name")
+        if name and Provider.objects.filter(buyer=provider.buyer, legal_name__iexact=name).exclude(
+            pk=provider.pk
+        ).exists():
+            errors["legal_name"] = f"{name} is already in your register."
+        if errors:
+            raise ValidationError(errors)
+        return dict(changes)
+
+    return edits.save_edit(provider, fields=PROVIDER_FIELDS, changes=changes, clean=cleaned,
+                           expected_version=expected_version, what="provider", actor=actor,
+                           action="provider.update", organization=provider.buyer)
 
 
 @transaction.atomic
@@ -429,26 +418,17 @@ def contract_create(*, actor: User, service: ProviderService, **fields: Any) -> 
 def _update(*, actor: User, obj: Any, fields: tuple[str, ...], changes: dict[str, Any], clean, action: str,
             expected_version: int | None, buyer: Organization, what: str) -> Any:
     """Edit an object of the register: refused when stale (409), every changed field audited."""
-    unknown = set(changes) - set(fields)
-    if unknown:
-        raise ValidationError({k: "This field cannot be edited here." for k in sorted(unknown)})
+    edits.refuse_unknown(changes, fields)
     require_role(actor, buyer, Role.MEMBER)
-    if expected_version is not None and expected_version != obj.version:
-        raise Conflict(f"Someone saved this {what} after you opened it. Reload, then make your change again.")
-    before = audit.snapshot(obj, fields)
-    merged = {k: getattr(obj, k) for k in fields} | changes
-    errors = clean(merged)
-    if errors:
-        raise ValidationError(errors)
-    for key in fields:
-        setattr(obj, key, merged[key])
-    delta = audit.diff(before, audit.snapshot(obj, fields))
-    if not delta:
-        return obj
-    obj.version += 1
-    obj.save()
-    audit.record(actor=actor, action=action, obj=obj, organization=buyer, changes=delta)
-    return obj
+
+    def cleaned(merged: dict[str, Any]) -> dict[str, Any]:
+        errors = clean(merged)
+        if errors:
+            raise ValidationError(errors)
+        return merged
+
+    return edits.save_edit(obj, fields=fields, changes=changes, clean=cleaned, expected_version=expected_version,
+                           what=what, actor=actor, action=action, organization=buyer)
 
 
 @transaction.atomic
@@ -541,11 +521,8 @@ def subcontractor_update(
     buyer = sub.service.provider.buyer
     require_role(actor, buyer, Role.MEMBER)
     fields = (*SUBCONTRACTOR_FIELDS, "parent")
-    unknown = set(changes) - set(fields)
-    if unknown:
-        raise ValidationError({k: "This field cannot be edited here." for k in sorted(unknown)})
-    if expected_version is not None and expected_version != sub.version:
-        raise Conflict("Someone saved this subcontractor after you opened it. Reload, then make your change again.")
+    edits.refuse_unknown(changes, fields)
+    edits.check_version(sub, expected_version, "subcontractor")
     merged = {k: getattr(sub, k) for k in fields} | changes
     parent = merged.pop("parent")
     errors = _clean_subcontractor(merged, buyer=buyer)
