@@ -9,7 +9,8 @@ from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from sourcewise.colearning import selectors, services
+from sourcewise.colearning import periodic, selectors, services
+from sourcewise.core import storage
 from sourcewise.colearning.models import Challenge, DataStudy, Idea, SharedLearning, StudyRun
 from sourcewise.core.errors import Conflict
 from sourcewise.core.models import AuditEvent
@@ -69,10 +70,12 @@ def test_research_session_needs_consent_and_an_observer(world, challenge):
     session = services.research_session_create(
         actor=world.provider.member, challenge=challenge, kind="interview", held_on=dt.date(2026, 1, 5),
         title="Agent interview", provider_observers="Sam", buyer_observers="Viv", consent=True,
-        tags="Arrears, shame, arrears", attachment=upload("notes", "notes.txt"))
+        tags="Arrears, shame, arrears", attachments=[upload("notes", "notes.txt"), upload("form", "c.pdf")])
     assert session.author_side == "provider"
     assert session.tag_list() == ["arrears", "shame"]
-    assert session.attachment.read() == b"notes"
+    first, second = session.attachments.all()
+    assert storage.path_of(first.file.name).read_bytes() == b"notes" and first.name == "notes.txt"
+    assert second.name == "c.pdf" and second.author_side == "provider"
 
 
 def test_insight_must_cite_evidence_from_its_own_challenge(world, challenge):
@@ -150,14 +153,15 @@ def test_on_hold_reminder_is_emailed_once_on_the_revisit_date(
     _obs, _insight, idea = _evidence(world, challenge)
     revisit = timezone.localdate() + dt.timedelta(days=10)
     services.idea_decide(actor=world.buyer.manager, idea=idea, decision="on_hold", revisit_on=revisit)
-    assert services.send_reminders() == 0
+    assert periodic.send_reminders() == 0
     later = timezone.now() + dt.timedelta(days=11)
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.send_reminders(now=later) == 1
+        assert periodic.send_reminders(now=later) == 1
     assert len(mail.outbox) == 1
     assert world.buyer.manager.email in mail.outbox[0].to
     assert "Callback slots" in mail.outbox[0].subject
-    assert services.send_reminders(now=later) == 0
+    assert periodic.send_reminders(now=later) == 0
+    assert periodic.send_reminders(now=later + dt.timedelta(days=90)) == 0  # a date reminds once
     assert Idea.objects.get(pk=idea.pk).reminder_sent_at is not None
 
 
