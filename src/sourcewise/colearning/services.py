@@ -937,7 +937,8 @@ def idea_remind(*, idea_id: int, now: dt.datetime) -> bool:
         organization=buyer, role__in=[Role.MANAGER, Role.OWNER], user__is_active=True,
     ).values_list("user__email", flat=True))
     before = idea.reminder_sent_at
-    idea.reminder_sent_at = timezone.now()
+    # Stamped with the run's clock: the next trigger review is due a period after it.
+    idea.reminder_sent_at = now
     idea.save(update_fields=["reminder_sent_at"])
     reason = "revisit_on" if idea.revisit_on else "revisit_trigger"
     audit.record(actor=None, action="colearning.idea.remind", obj=idea,
