@@ -370,3 +370,81 @@ def test_viewer_is_told_before_filling_the_form(world, login):
     response = viewer.get(f"/co-learning/engagements/{world.engagement.pk}/challenges/new/")
     assert response.status_code == 403 and "member role or higher" in response.content.decode()
     assert "Start a challenge" not in viewer.get("/co-learning/").content.decode()
+
+
+def _idea_with_test(world, challenge):
+    obs = services.observation_create(actor=world.provider.member, challenge=challenge,
+                                      persona="Agent", experience="Long calls")
+    insight = services.insight_create(actor=world.provider.member, challenge=challenge,
+                                      statement="Calls are too long", observations=[obs])
+    idea = services.idea_create(actor=world.provider.member, challenge=challenge, title="Shorter script",
+                                insights=[insight], expected_impact="Shorter calls", test_proposed="A/B")
+    test = services.idea_test_create(actor=world.provider.member, idea=idea, hypothesis="A shorter script helps",
+                                     metric="average_handle_time")
+    return idea, test
+
+
+def test_page_edits_an_idea_test_and_refuses_a_stale_edit(world, login, challenge):
+    idea, test = _idea_with_test(world, challenge)
+    client = login(world.buyer.member, world.buyer.organization)
+    page = client.get(challenge.get_absolute_url()).content.decode()
+    assert f"/co-learning/tests/{test.pk}/edit/" in page
+    form = client.get(f"/co-learning/tests/{test.pk}/edit/")
+    assert form.status_code == 200 and 'name="version" value="1"' in form.content.decode()
+
+    missing = client.post(f"/co-learning/tests/{test.pk}/edit/", {
+        "hypothesis": test.hypothesis, "metric": test.metric, "result": "", "outcome": "refuted", "version": 1})
+    assert missing.status_code == 422 and "Record the result that supports" in missing.content.decode()
+    saved = client.post(f"/co-learning/tests/{test.pk}/edit/", {
+        "hypothesis": test.hypothesis, "metric": test.metric, "result": "No change in handle time",
+        "outcome": "refuted", "version": 1})
+    assert saved.status_code == 302 and saved["Location"].endswith(f"#idea-{idea.pk}")
+    test.refresh_from_db()
+    assert (test.outcome, test.version) == ("refuted", 2)
+
+    stale = client.post(f"/co-learning/tests/{test.pk}/edit/", {
+        "hypothesis": "Overwritten", "metric": test.metric, "result": "x", "outcome": "refuted", "version": 1})
+    assert stale.status_code == 409
+    assert "Someone else saved this test after you opened it" in stale.content.decode()
+    test.refresh_from_db()
+    assert test.hypothesis == "A shorter script helps"
+
+    viewer = login(world.buyer.viewer, world.buyer.organization)
+    assert viewer.get(f"/co-learning/tests/{test.pk}/edit/").status_code == 403
+    outsider = login(world.outsider.owner, world.outsider.organization)
+    assert outsider.get(f"/co-learning/tests/{test.pk}/edit/").status_code == 404
+
+
+def test_api_patches_an_idea_test_with_409_on_a_stale_version(world, client, challenge):
+    idea, test = _idea_with_test(world, challenge)
+    provider = _api(client, world.provider.member, world.provider.organization)
+
+    def patch(body, auth=provider):
+        return client.patch(f"/api/v1/colearning/tests/{test.pk}", json.dumps(body),
+                            content_type="application/json", **auth)
+
+    bad = patch({"version": 1, "outcome": "confirmed"})
+    assert bad.status_code == 422 and "Record the result" in bad.content.decode()
+    ok = patch({"version": 1, "result": "-40 seconds per call", "outcome": "confirmed"})
+    assert ok.status_code == 200
+    assert ok.json()["version"] == 2 and ok.json()["outcome"] == "confirmed" and ok.json()["idea_id"] == idea.pk
+    stale = patch({"version": 1, "metric": "cost"})
+    assert stale.status_code == 409 and "Someone else saved this test" in stale.json()["detail"]
+    outsider = _api(client, world.outsider.owner, world.outsider.organization)
+    assert patch({"version": 2, "metric": "cost"}, outsider).status_code == 404
+    ideas = client.get(f"/api/v1/colearning/challenges/{challenge.pk}/ideas", **provider).json()
+    assert ideas[0]["tests"][0]["result"] == "-40 seconds per call"
+
+
+def test_hold_on_a_trigger_says_when_the_client_is_asked_again(world, login, challenge, settings):
+    settings.COLEARNING_TRIGGER_REVIEW_DAYS = 21
+    idea, _test = _idea_with_test(world, challenge)
+    client = login(world.buyer.manager, world.buyer.organization)
+    page = client.get(challenge.get_absolute_url()).content.decode()
+    assert "asked every 21 days after the hold whether it has happened" in page
+    response = client.post(f"/co-learning/ideas/{idea.pk}/decide/", {
+        "decision": "on_hold", "revisit_trigger": "When the dialler is replaced", "version": idea.version},
+        follow=True)
+    page = response.content.decode()
+    assert "you will be asked every 21 days whether it has" in page
+    assert "The client's managers are asked every 21 days whether this has happened" in page
