@@ -325,7 +325,7 @@ def test_pages_attach_download_and_remove(world, login, challenge):
     page = provider.get(challenge.get_absolute_url()).content.decode()
     notes = session.attachments.get(name="notes.txt")
     assert f"/co-learning/attachments/{notes.pk}/" in page and "script.txt" in page
-    assert "Attach a file to this observation" in page
+    assert "Attach a file<span class=\"visually-hidden\"> to the observation: Agent</span>" in page
 
     response = provider.post(f"/co-learning/sessions/{session.pk}/attachments/",
                              {"file": upload("", "empty.txt")}, follow=True)
