@@ -197,9 +197,7 @@ def attachment_download(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def observation_create(request: HttpRequest, pk: int) -> HttpResponse:
     challenge = selectors.challenge_get(**_scope(request), pk=pk)
-    form = forms.ObservationForm(request.POST, sessions=challenge.sessions.all())
-
-    form.files = request.FILES
+    form = forms.ObservationForm(request.POST, request.FILES, sessions=challenge.sessions.all())
 
     def call(d):
         session = challenge.sessions.filter(pk=d.pop("session")).first() if d.get("session") else None
