@@ -49,6 +49,34 @@ def test_collections_story_from_challenge_to_library(page):
     expect(page.get_by_role("status")).to_contain_text("Observation recorded")
     expect(page.locator("#observations")).to_contain_text("Spends Mondays re-planning shifts")
 
+    # A session keeps any number of files; the side that added one may remove it.
+    session = page.locator("#research li", has_text="A week at the early-arrears desk")
+    session.get_by_label("Attach a file to the session: A week at the early-arrears desk").set_input_files(
+        files=[{"name": "desk-layout.txt", "mimeType": "text/plain", "buffer": b"Four desks, one phone each"}])
+    session.get_by_role("button", name="Attach to the session: A week at the early-arrears desk").click()
+    expect(page.get_by_role("status")).to_contain_text("Attached desk-layout.txt")
+    session = page.locator("#research li", has_text="A week at the early-arrears desk")
+    expect(session.get_by_role("link", name="desk-layout.txt")).to_be_visible()
+    page.reload()  # judge the page itself, not the flash message above it
+    found["attachments"] = violations(page)
+    session = page.locator("#research li", has_text="A week at the early-arrears desk")
+    with page.expect_download() as download:
+        session.get_by_role("link", name="desk-layout.txt").click()
+    assert download.value.suggested_filename == "desk-layout.txt"
+    session.get_by_role("button", name="Remove desk-layout.txt").click()
+    expect(page.get_by_role("status")).to_contain_text("Removed desk-layout.txt")
+    expect(page.locator("#research")).not_to_contain_text("desk-layout.txt")
+
+    # A test's result is recorded when it ends.
+    page.get_by_role("link", name=re.compile("^Edit the test: Evening callbacks")).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Edit the test of")
+    found["test edit"] = violations(page)
+    page.get_by_label("Result").fill("Right-party contact up 9 points in the pilot")
+    page.get_by_label("Outcome").select_option("confirmed")
+    page.get_by_role("button", name="Save the test").click()
+    expect(page.get_by_role("status")).to_contain_text("Test saved")
+    expect(page.locator("#ideas")).to_contain_text("Right-party contact up 9 points in the pilot")
+
     # The data study: KPIs by month, charted; one segment at a time.
     page.get_by_role("link", name="Six months of early-collections calls", exact=True).click()
     expect(page.get_by_role("img", name=re.compile("Right party contact rate by period"))).to_be_visible()

@@ -38,12 +38,15 @@ def populate(world) -> None:
         actor=provider.member, challenge=challenge, kind="shadowing", held_on=dt.date(2026, 1, 12),
         title="Shadowing the early-arrears desk", provider_observers="Sam of Dialwell",
         buyer_observers="Viv of Northwind", consent=True, consent_note="Agents and callers agreed",
-        tags="arrears, shame", attachment=SimpleUploadedFile("notes-secret.txt", b"Private session notes"),
+        tags="arrears, shame",
+        attachments=[SimpleUploadedFile("notes-secret.txt", b"Private session notes"),
+                     SimpleUploadedFile("desk-photo-secret.jpg", b"Private desk photo")],
     )
     observation = services.observation_create(
         actor=provider.member, challenge=challenge, session=session,
         persona="Customer in early arrears", experience="Avoids calls because they feel judged",
         quotes="I would pay if they let me explain my situation",
+        attachments=[SimpleUploadedFile("transcript-secret.txt", b"Private interview transcript")],
     )
     study = services.study_create(actor=provider.member, challenge=challenge,
                                   name="Collections calls over winter", grain="month",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -164,8 +165,6 @@ def test_api_library_share_requires_consent(world, client, challenge, mode):
 
 
 def test_engagement_card_story_page_and_milestones(world, login, challenge):
-    import datetime as dt
-
     observation = services.observation_create(actor=world.provider.member, challenge=challenge,
                                               persona="Agent", experience="Busy")
     insight = services.insight_create(actor=world.provider.member, challenge=challenge,
@@ -218,14 +217,20 @@ def test_challenge_page_queries_do_not_grow_with_its_rows(world, login, challeng
     client = login(world.buyer.manager, world.buyer.organization)
 
     def add_round(n):
-        obs = services.observation_create(actor=world.provider.member, challenge=challenge,
-                                          persona=f"Persona {n}", experience="x", tags="a, b")
+        session = services.research_session_create(
+            actor=world.provider.member, challenge=challenge, kind="interview", held_on=dt.date(2026, 1, n),
+            title=f"Session {n}", provider_observers="Sam", consent=True,
+            attachments=[upload("a", f"a{n}.txt"), upload("b", f"b{n}.txt")])
+        obs = services.observation_create(actor=world.provider.member, challenge=challenge, session=session,
+                                          persona=f"Persona {n}", experience="x", tags="a, b",
+                                          attachments=[upload("c", f"c{n}.txt")])
         insight = services.insight_create(actor=world.provider.member, challenge=challenge,
                                           statement=f"Insight {n}", observations=[obs])
         idea = services.idea_create(actor=world.provider.member, challenge=challenge, title=f"Idea {n}",
                                     insights=[insight], expected_impact="x", test_proposed="y")
         services.idea_decide(actor=world.buyer.manager, idea=idea, decision="pursued", project_owner="V",
                              milestones=[("M", None)])
+        services.idea_test_create(actor=world.buyer.member, idea=idea, hypothesis="h", metric="m")
         services.learning_create(actor=world.provider.member, challenge=challenge, title=f"L {n}", body="b")
 
     def count() -> int:
@@ -240,7 +245,7 @@ def test_challenge_page_queries_do_not_grow_with_its_rows(world, login, challeng
     assert count() == one
 
 
-def test_api_session_and_attachment(world, client, login, challenge):
+def test_api_session_attachments_add_download_remove(world, client, login, challenge, tmp_path):
     provider = _api(client, world.provider.member, world.provider.organization)
     refused = _post_json(client, f"/api/v1/colearning/challenges/{challenge.pk}/sessions",
                          {"kind": "interview", "held_on": "2026-02-01", "title": "Call-back interviews",
@@ -249,18 +254,103 @@ def test_api_session_and_attachment(world, client, login, challenge):
     session = _post_json(client, f"/api/v1/colearning/challenges/{challenge.pk}/sessions",
                          {"kind": "interview", "held_on": "2026-02-01", "title": "Call-back interviews",
                           "provider_observers": "Sam", "consent": True, "tags": ["Timing"]}, provider).json()
-    assert session["tags"] == ["timing"] and session["has_attachment"] is False
-    attached = client.post(f"/api/v1/colearning/sessions/{session['id']}/attachment",
-                           {"file": upload("consent forms", "consent.txt")}, **provider)
-    assert attached.status_code == 200 and attached.json()["has_attachment"] is True
-    again = client.post(f"/api/v1/colearning/sessions/{session['id']}/attachment",
-                        {"file": upload("other", "other.txt")}, **provider)
-    assert again.status_code == 422
-    page = login(world.buyer.member, world.buyer.organization)
-    download = page.get(f"/co-learning/sessions/{session['id']}/attachment/")
-    assert b"".join(download.streaming_content) == b"consent forms"
+    assert session["tags"] == ["timing"] and session["attachments"] == []
+    first = client.post(f"/api/v1/colearning/sessions/{session['id']}/attachments",
+                        {"file": upload("consent forms", "consent.txt")}, **provider)
+    assert first.status_code == 201
+    assert first.json()["name"] == "consent.txt" and first.json()["author_side"] == "provider"
+    assert first.json()["author"] == world.provider.member.display_name
+    second = client.post(f"/api/v1/colearning/sessions/{session['id']}/attachments",
+                         {"file": upload("desk photo", "desk.jpg")}, **provider)
+    assert second.status_code == 201
+    listed = client.get(f"/api/v1/colearning/challenges/{challenge.pk}/sessions", **provider).json()
+    assert [a["name"] for a in listed[0]["attachments"]] == ["consent.txt", "desk.jpg"]
+
+    empty = client.post(f"/api/v1/colearning/sessions/{session['id']}/attachments",
+                        {"file": upload("", "empty.txt")}, **provider)
+    assert empty.status_code == 422 and "empty" in empty.content.decode()
+
+    buyer = _api(client, world.buyer.member, world.buyer.organization)
+    download = client.get(first.json()["download_url"], **buyer)
+    assert download.status_code == 200 and b"".join(download.streaming_content) == b"consent forms"
+    outsider = _api(client, world.outsider.owner, world.outsider.organization)
+    assert client.get(first.json()["download_url"], **outsider).status_code == 404
+    assert client.delete(f"/api/v1/colearning/attachments/{first.json()['id']}", **outsider).status_code == 404
+    # The buyer did not add it: it may not remove the provider's file.
+    other_side = client.delete(f"/api/v1/colearning/attachments/{first.json()['id']}", **buyer)
+    assert other_side.status_code == 403 and "provider" in other_side.json()["detail"]
+    removed = client.delete(f"/api/v1/colearning/attachments/{first.json()['id']}", **provider)
+    assert removed.status_code == 204
+    assert client.get(first.json()["download_url"], **provider).status_code == 404
+    assert client.get(f"/api/v1/colearning/attachments/{second.json()['id']}", **buyer).json()["name"] == "desk.jpg"
+
+
+def test_api_observation_attachment_and_limit(world, client, challenge, settings):
+    provider = _api(client, world.provider.member, world.provider.organization)
+    observation = _post_json(client, f"/api/v1/colearning/challenges/{challenge.pk}/observations",
+                             {"persona": "Agent", "experience": "Long calls"}, provider).json()
+    assert observation["attachments"] == []
+    settings.UPLOAD_MAX_BYTES = 10
+    big = client.post(f"/api/v1/colearning/observations/{observation['id']}/attachments",
+                      {"file": upload("x" * 11, "transcript.txt")}, **provider)
+    assert big.status_code == 422 and "larger than the limit of 10" in big.content.decode()
+    settings.UPLOAD_MAX_BYTES = 1000
+    ok = client.post(f"/api/v1/colearning/observations/{observation['id']}/attachments",
+                     {"file": upload("x" * 11, "transcript.txt")}, **provider)
+    assert ok.status_code == 201
+    listed = client.get(f"/api/v1/colearning/challenges/{challenge.pk}/observations", **provider).json()
+    assert [a["size_bytes"] for a in listed[0]["attachments"]] == [11]
+    viewer = _api(client, world.buyer.viewer, world.buyer.organization)
+    assert client.post(f"/api/v1/colearning/observations/{observation['id']}/attachments",
+                       {"file": upload("v", "v.txt")}, **viewer).status_code == 403
+
+
+def test_pages_attach_download_and_remove(world, login, challenge):
+    from sourcewise.colearning.models import Attachment
+
+    provider = login(world.provider.member, world.provider.organization)
+    response = provider.post(f"/co-learning/challenges/{challenge.pk}/sessions/", {
+        "kind": "shadowing", "held_on": "2026-01-12", "title": "Arrears desk", "provider_observers": "Sam",
+        "consent": "on", "attachments": [upload("notes", "notes.txt"), upload("photo", "desk.jpg")]})
+    assert response.status_code == 302
+    session = challenge.sessions.get()
+    assert sorted(session.attachments.values_list("name", flat=True)) == ["desk.jpg", "notes.txt"]
+    response = provider.post(f"/co-learning/challenges/{challenge.pk}/observations/", {
+        "persona": "Agent", "experience": "Reads the wrong script", "session": session.pk,
+        "attachments": [upload("script text", "script.txt")]})
+    assert response.status_code == 302
+    observation = challenge.observations.get()
+    assert observation.attachments.get().name == "script.txt"
+
+    page = provider.get(challenge.get_absolute_url()).content.decode()
+    notes = session.attachments.get(name="notes.txt")
+    assert f"/co-learning/attachments/{notes.pk}/" in page and "script.txt" in page
+    assert "Attach a file<span class=\"visually-hidden\"> to the observation: Agent</span>" in page
+
+    response = provider.post(f"/co-learning/sessions/{session.pk}/attachments/",
+                             {"file": upload("", "empty.txt")}, follow=True)
+    assert "The file was not attached: The submitted file is empty." in response.content.decode()
+    response = provider.post(f"/co-learning/observations/{observation.pk}/attachments/",
+                             {"file": upload("more", "more.txt")}, follow=True)
+    assert "Attached more.txt." in response.content.decode()
+    assert observation.attachments.count() == 2
+
+    buyer = login(world.buyer.viewer, world.buyer.organization)
+    download = buyer.get(f"/co-learning/attachments/{notes.pk}/")
+    assert b"".join(download.streaming_content) == b"notes"
+    assert 'filename="notes.txt"' in download["Content-Disposition"]
+    # A viewer sees the files but offers no way to change them.
+    viewer_page = buyer.get(challenge.get_absolute_url()).content.decode()
+    assert "Attach a file" not in viewer_page and "Remove<" not in viewer_page
+    assert buyer.post(f"/co-learning/attachments/{notes.pk}/remove/").status_code == 403
     outsider = login(world.outsider.owner, world.outsider.organization)
-    assert outsider.get(f"/co-learning/sessions/{session['id']}/attachment/").status_code == 404
+    assert outsider.get(f"/co-learning/attachments/{notes.pk}/").status_code == 404
+    assert outsider.post(f"/co-learning/attachments/{notes.pk}/remove/").status_code == 404
+
+    provider = login(world.provider.member, world.provider.organization)
+    response = provider.post(f"/co-learning/attachments/{notes.pk}/remove/", follow=True)
+    assert "Removed notes.txt." in response.content.decode()
+    assert not Attachment.objects.filter(pk=notes.pk).exists()
 
 
 def test_study_page_polls_while_a_large_upload_is_computed(world, login, challenge, settings):
@@ -280,3 +370,81 @@ def test_viewer_is_told_before_filling_the_form(world, login):
     response = viewer.get(f"/co-learning/engagements/{world.engagement.pk}/challenges/new/")
     assert response.status_code == 403 and "member role or higher" in response.content.decode()
     assert "Start a challenge" not in viewer.get("/co-learning/").content.decode()
+
+
+def _idea_with_test(world, challenge):
+    obs = services.observation_create(actor=world.provider.member, challenge=challenge,
+                                      persona="Agent", experience="Long calls")
+    insight = services.insight_create(actor=world.provider.member, challenge=challenge,
+                                      statement="Calls are too long", observations=[obs])
+    idea = services.idea_create(actor=world.provider.member, challenge=challenge, title="Shorter script",
+                                insights=[insight], expected_impact="Shorter calls", test_proposed="A/B")
+    test = services.idea_test_create(actor=world.provider.member, idea=idea, hypothesis="A shorter script helps",
+                                     metric="average_handle_time")
+    return idea, test
+
+
+def test_page_edits_an_idea_test_and_refuses_a_stale_edit(world, login, challenge):
+    idea, test = _idea_with_test(world, challenge)
+    client = login(world.buyer.member, world.buyer.organization)
+    page = client.get(challenge.get_absolute_url()).content.decode()
+    assert f"/co-learning/tests/{test.pk}/edit/" in page
+    form = client.get(f"/co-learning/tests/{test.pk}/edit/")
+    assert form.status_code == 200 and 'name="version" value="1"' in form.content.decode()
+
+    missing = client.post(f"/co-learning/tests/{test.pk}/edit/", {
+        "hypothesis": test.hypothesis, "metric": test.metric, "result": "", "outcome": "refuted", "version": 1})
+    assert missing.status_code == 422 and "Record the result that supports" in missing.content.decode()
+    saved = client.post(f"/co-learning/tests/{test.pk}/edit/", {
+        "hypothesis": test.hypothesis, "metric": test.metric, "result": "No change in handle time",
+        "outcome": "refuted", "version": 1})
+    assert saved.status_code == 302 and saved["Location"].endswith(f"#idea-{idea.pk}")
+    test.refresh_from_db()
+    assert (test.outcome, test.version) == ("refuted", 2)
+
+    stale = client.post(f"/co-learning/tests/{test.pk}/edit/", {
+        "hypothesis": "Overwritten", "metric": test.metric, "result": "x", "outcome": "refuted", "version": 1})
+    assert stale.status_code == 409
+    assert "Someone else saved this test after you opened it" in stale.content.decode()
+    test.refresh_from_db()
+    assert test.hypothesis == "A shorter script helps"
+
+    viewer = login(world.buyer.viewer, world.buyer.organization)
+    assert viewer.get(f"/co-learning/tests/{test.pk}/edit/").status_code == 403
+    outsider = login(world.outsider.owner, world.outsider.organization)
+    assert outsider.get(f"/co-learning/tests/{test.pk}/edit/").status_code == 404
+
+
+def test_api_patches_an_idea_test_with_409_on_a_stale_version(world, client, challenge):
+    idea, test = _idea_with_test(world, challenge)
+    provider = _api(client, world.provider.member, world.provider.organization)
+
+    def patch(body, auth=provider):
+        return client.patch(f"/api/v1/colearning/tests/{test.pk}", json.dumps(body),
+                            content_type="application/json", **auth)
+
+    bad = patch({"version": 1, "outcome": "confirmed"})
+    assert bad.status_code == 422 and "Record the result" in bad.content.decode()
+    ok = patch({"version": 1, "result": "-40 seconds per call", "outcome": "confirmed"})
+    assert ok.status_code == 200
+    assert ok.json()["version"] == 2 and ok.json()["outcome"] == "confirmed" and ok.json()["idea_id"] == idea.pk
+    stale = patch({"version": 1, "metric": "cost"})
+    assert stale.status_code == 409 and "Someone else saved this test" in stale.json()["detail"]
+    outsider = _api(client, world.outsider.owner, world.outsider.organization)
+    assert patch({"version": 2, "metric": "cost"}, outsider).status_code == 404
+    ideas = client.get(f"/api/v1/colearning/challenges/{challenge.pk}/ideas", **provider).json()
+    assert ideas[0]["tests"][0]["result"] == "-40 seconds per call"
+
+
+def test_hold_on_a_trigger_says_when_the_client_is_asked_again(world, login, challenge, settings):
+    settings.COLEARNING_TRIGGER_REVIEW_DAYS = 21
+    idea, _test = _idea_with_test(world, challenge)
+    client = login(world.buyer.manager, world.buyer.organization)
+    page = client.get(challenge.get_absolute_url()).content.decode()
+    assert "asked every 21 days after the hold whether it has happened" in page
+    response = client.post(f"/co-learning/ideas/{idea.pk}/decide/", {
+        "decision": "on_hold", "revisit_trigger": "When the dialler is replaced", "version": idea.version},
+        follow=True)
+    page = response.content.decode()
+    assert "you will be asked every 21 days whether it has" in page
+    assert "The client's managers are asked every 21 days whether this has happened" in page

@@ -9,13 +9,14 @@ import datetime as dt
 import decimal
 from typing import Any, Literal
 
-from django.http import HttpRequest
+from django.http import FileResponse, Http404, HttpRequest
 from ninja import Field, File, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import paginate
 
 from sourcewise.colearning import selectors, services, story
 from sourcewise.colearning.models import (
+    Attachment,
     DataStudy,
     Idea,
     IdeaTest,
@@ -26,6 +27,7 @@ from sourcewise.colearning.models import (
     SharedLearning,
     StudyRun,
 )
+from sourcewise.core import storage
 from sourcewise.core.api import READ_ERRORS, WRITE_ERRORS, ErrorOut, InputSchema, Page
 from sourcewise.core.selectors import engagement_get
 
@@ -145,6 +147,30 @@ def get_story(request: HttpRequest, challenge_id: int):
 # --- Research --------------------------------------------------------------------
 
 
+class AttachmentOut(Schema):
+    id: int
+    name: str = Field(description="The file's name as it was uploaded.")
+    size_bytes: int
+    sha256: str = Field(description="The SHA-256 of the stored file.")
+    author_side: Side = Field(description="The side that added it (only that side may remove it).")
+    author: str | None = Field(description="Who added it.")
+    created_at: dt.datetime
+    download_url: str = Field(description="GET it for the file (same visibility as its artifact).")
+
+    @staticmethod
+    def resolve_author(obj: Attachment) -> str | None:
+        return obj.author.display_name if obj.author else None
+
+    @staticmethod
+    def resolve_download_url(obj: Attachment) -> str:
+        return f"/api/v1/colearning/attachments/{obj.pk}/file"
+
+
+def _attachments_of(obj) -> list[Attachment]:
+    return list(obj.attachments.all())
+
+
+
 class SessionOut(Schema):
     id: int
     challenge_id: int
@@ -157,7 +183,7 @@ class SessionOut(Schema):
     consent_note: str
     notes: str
     tags: list[str]
-    has_attachment: bool
+    attachments: list[AttachmentOut]
     author_side: Side
 
     @staticmethod
@@ -165,8 +191,8 @@ class SessionOut(Schema):
         return obj.tag_list()
 
     @staticmethod
-    def resolve_has_attachment(obj: ResearchSession) -> bool:
-        return bool(obj.attachment)
+    def resolve_attachments(obj: ResearchSession) -> list[Attachment]:
+        return _attachments_of(obj)
 
 
 class SessionIn(InputSchema):
@@ -184,7 +210,8 @@ class SessionIn(InputSchema):
 @router.get("/colearning/challenges/{challenge_id}/sessions",
             response={200: list[SessionOut], **READ_ERRORS}, summary="Shadowing sessions and interviews")
 def list_sessions(request: HttpRequest, challenge_id: int):
-    return selectors.challenge_get(**_scope(request), pk=challenge_id).sessions.all()
+    return selectors.challenge_get(**_scope(request), pk=challenge_id).sessions.prefetch_related(
+        "attachments__author")
 
 
 @router.post("/colearning/challenges/{challenge_id}/sessions",
@@ -195,13 +222,51 @@ def create_session(request: HttpRequest, challenge_id: int, payload: SessionIn):
         actor=request.user, challenge=challenge, organization=request.organization, **payload.model_dump()))
 
 
-@router.post("/colearning/sessions/{session_id}/attachment", response={200: SessionOut, **WRITE_ERRORS},
+@router.post("/colearning/sessions/{session_id}/attachments", response={201: AttachmentOut, **WRITE_ERRORS},
              summary="Attach a file to a session")
 def attach_to_session(request: HttpRequest, session_id: int, file: File[UploadedFile]):
-    """Multipart upload; a session keeps its first attachment (evidence is not replaced)."""
+    """Multipart upload (field `file`); a session holds any number of files. Members of either
+    side; refused (422) when empty or larger than the upload limit."""
     session = selectors.session_get(**_scope(request), pk=session_id)
-    return services.research_session_attach(actor=request.user, session=session, upload=file,
-                                            organization=request.organization)
+    return Status(201, services.attachment_add(actor=request.user, owner=session, upload=file,
+                                               organization=request.organization))
+
+
+@router.post("/colearning/observations/{observation_id}/attachments",
+             response={201: AttachmentOut, **WRITE_ERRORS}, summary="Attach a file to an observation")
+def attach_to_observation(request: HttpRequest, observation_id: int, file: File[UploadedFile]):
+    """Multipart upload (field `file`); an observation holds any number of files."""
+    observation = selectors.observation_get(**_scope(request), pk=observation_id)
+    return Status(201, services.attachment_add(actor=request.user, owner=observation, upload=file,
+                                               organization=request.organization))
+
+
+@router.get("/colearning/attachments/{attachment_id}", response={200: AttachmentOut, **READ_ERRORS},
+            summary="An attachment's details")
+def get_attachment(request: HttpRequest, attachment_id: int):
+    return selectors.attachment_get(**_scope(request), pk=attachment_id)
+
+
+@router.get("/colearning/attachments/{attachment_id}/file", response={200: None, **READ_ERRORS},
+            summary="Download an attachment")
+def download_attachment(request: HttpRequest, attachment_id: int):
+    """The file itself, to whoever sees its session or observation; anyone else: 404."""
+    attachment = selectors.attachment_get(**_scope(request), pk=attachment_id)
+    try:
+        handle = open(storage.path_of(attachment.file.name), "rb")  # noqa: SIM115 (FileResponse closes it)
+    except FileNotFoundError:
+        raise Http404("The file is no longer in storage.") from None
+    return FileResponse(handle, as_attachment=True, filename=attachment.name)
+
+
+@router.delete("/colearning/attachments/{attachment_id}", response={204: None, **WRITE_ERRORS},
+               summary="Remove an attachment")
+def remove_attachment(request: HttpRequest, attachment_id: int):
+    """Only members of the side that added it (403 for the other side); the file is deleted
+    once the removal is committed."""
+    attachment = selectors.attachment_get(**_scope(request), pk=attachment_id)
+    services.attachment_remove(actor=request.user, attachment=attachment, organization=request.organization)
+    return Status(204, None)
 
 
 class ObservationOut(Schema):
@@ -214,11 +279,16 @@ class ObservationOut(Schema):
     desired_outcome: str
     quotes: str
     tags: list[str]
+    attachments: list[AttachmentOut]
     author_side: Side
 
     @staticmethod
     def resolve_tags(obj: Observation) -> list[str]:
         return obj.tag_list()
+
+    @staticmethod
+    def resolve_attachments(obj: Observation) -> list[Attachment]:
+        return _attachments_of(obj)
 
 
 class ObservationIn(InputSchema):
@@ -234,7 +304,8 @@ class ObservationIn(InputSchema):
 @router.get("/colearning/challenges/{challenge_id}/observations",
             response={200: list[ObservationOut], **READ_ERRORS}, summary="Observations")
 def list_observations(request: HttpRequest, challenge_id: int):
-    return selectors.challenge_get(**_scope(request), pk=challenge_id).observations.all()
+    return selectors.challenge_get(**_scope(request), pk=challenge_id).observations.prefetch_related(
+        "attachments__author")
 
 
 @router.post("/colearning/challenges/{challenge_id}/observations",
@@ -404,11 +475,13 @@ class MilestoneOut(Schema):
 
 class IdeaTestOut(Schema):
     id: int
+    idea_id: int
     hypothesis: str
     metric: str
     result: str
     outcome: Literal["running", "confirmed", "refuted", "inconclusive"]
     author_side: Side
+    version: int = Field(description="Send it back with an edit (PATCH); a stale one is refused (409).")
 
 
 class IdeaOut(Schema):
@@ -463,7 +536,9 @@ class DecisionIn(InputSchema):
     version: int = Field(description="The idea's version you read; if it changed since: 409.")
     reason: str = Field("", description="Required to decline.")
     revisit_on: dt.date | None = Field(None, description="On hold: the date to revisit (a reminder is sent).")
-    revisit_trigger: str = Field("", description="On hold: or the event that should bring it back.")
+    revisit_trigger: str = Field("", description=(
+        "On hold: or the event that should bring it back. Without a date, the client's managers "
+        "are asked every COLEARNING_TRIGGER_REVIEW_DAYS days (30 by default) whether it has happened."))
     project_owner: str = Field("", description="Required to pursue.")
     milestones: list[MilestoneIn] = []
 
@@ -473,6 +548,15 @@ class IdeaTestIn(InputSchema):
     metric: str
     result: str = ""
     outcome: Literal["running", "confirmed", "refuted", "inconclusive"] = "running"
+
+
+class IdeaTestPatch(InputSchema):
+    version: int = Field(description="The version you read; if someone saved since: 409.")
+    hypothesis: str | None = None
+    metric: str | None = None
+    result: str | None = None
+    outcome: Literal["running", "confirmed", "refuted", "inconclusive"] | None = Field(
+        None, description="Other than running, it needs the result that supports it.")
 
 
 def _ideas(queryset):
@@ -527,6 +611,17 @@ def create_idea_test(request: HttpRequest, idea_id: int, payload: IdeaTestIn):
     test: IdeaTest = services.idea_test_create(actor=request.user, idea=idea,
                                                organization=request.organization, **payload.model_dump())
     return Status(201, test)
+
+
+@router.patch("/colearning/tests/{test_id}", response={200: IdeaTestOut, 409: ErrorOut, **WRITE_ERRORS},
+              summary="Edit a test of an idea")
+def update_idea_test(request: HttpRequest, test_id: int, payload: IdeaTestPatch):
+    """Change the hypothesis, metric, result or outcome (members of either side)."""
+    test = selectors.idea_test_get(**_scope(request), pk=test_id)
+    changes = payload.model_dump(exclude_unset=True)
+    version = changes.pop("version")
+    return services.idea_test_update(actor=request.user, test=test, expected_version=version,
+                                     organization=request.organization, **changes)
 
 
 # --- Learnings and the library ---------------------------------------------------

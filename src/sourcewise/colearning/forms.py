@@ -6,6 +6,25 @@ from django import forms
 
 from sourcewise.colearning.models import DataStudy, Idea, IdeaTest, ResearchSession
 
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Any number of files in one input (Django's documented pattern)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        if isinstance(data, list | tuple):
+            return [single(item, initial) for item in data if item]
+        return [single(data, initial)] if data else []
+
+
 TEXT = {"widget": forms.Textarea(attrs={"rows": 3}), "required": False}
 DATE = forms.DateInput(attrs={"type": "date"})
 
@@ -37,7 +56,8 @@ class SessionForm(forms.Form):
     consent_note = forms.CharField(max_length=300, required=False, label="How consent was given")
     notes = forms.CharField(**TEXT)
     tags = forms.CharField(max_length=300, required=False, help_text="Comma-separated.")
-    attachment = forms.FileField(required=False)
+    attachments = MultipleFileField(required=False, label="Attachments",
+                                    help_text="Notes, photos, a consent form: any number of files.")
 
 
 class ObservationForm(forms.Form):
@@ -49,6 +69,8 @@ class ObservationForm(forms.Form):
     tags = forms.CharField(max_length=300, required=False, help_text="Comma-separated.")
     session = forms.TypedChoiceField(coerce=int, required=False, empty_value=None,
                                      label="From session")
+    attachments = MultipleFileField(required=False, label="Attachments",
+                                    help_text="Photos, a recording's transcript: any number of files.")
 
     def __init__(self, *args, sessions=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -140,6 +162,14 @@ class IdeaTestForm(forms.Form):
     metric = forms.CharField(max_length=200)
     result = forms.CharField(**TEXT)
     outcome = forms.ChoiceField(choices=IdeaTest.Outcome.choices)
+
+
+class IdeaTestEditForm(IdeaTestForm):
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+
+class AttachmentForm(forms.Form):
+    file = forms.FileField(label="File to attach")
 
 
 class LearningForm(forms.Form):

@@ -97,8 +97,6 @@ class ResearchSession(Authored):
     consent_note = models.CharField(max_length=300, blank=True)
     notes = models.TextField(blank=True)
     tags = models.CharField(max_length=300, blank=True)
-    attachment = models.FileField(upload_to="colearning/attachments/", blank=True)
-    attachment_name = models.CharField(max_length=200, blank=True)
 
     tenant_engagement_field = "challenge__engagement"
 
@@ -140,6 +138,49 @@ class Observation(Authored):
 
     def tag_list(self) -> list[str]:
         return split_tags(self.tags)
+
+
+class Attachment(Authored):
+    """A file kept with a research session or an observation (notes, photos, a consent form).
+
+    It belongs to the challenge of its session or observation, so it is seen by exactly
+    those who see that artifact. The file itself sits in STORAGE_ROOT under `file`.
+    """
+
+    challenge = models.ForeignKey(Challenge, on_delete=models.PROTECT, related_name="attachments")
+    session = models.ForeignKey(
+        ResearchSession, null=True, blank=True, on_delete=models.PROTECT, related_name="attachments"
+    )
+    observation = models.ForeignKey(
+        Observation, null=True, blank=True, on_delete=models.PROTECT, related_name="attachments"
+    )
+    file = models.FileField(upload_to="colearning/attachments/", max_length=300)
+    name = models.CharField(max_length=200, help_text="The file's name as it was uploaded.")
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+
+    tenant_engagement_field = "challenge__engagement"
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            # Exactly one owner: a session or an observation.
+            models.CheckConstraint(
+                condition=(Q(session__isnull=False) & Q(observation__isnull=True))
+                | (Q(session__isnull=True) & Q(observation__isnull=False)),
+                name="attachment_has_one_owner",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def owner(self) -> ResearchSession | Observation:
+        return self.session if self.session_id else self.observation
+
+    def get_absolute_url(self) -> str:
+        return reverse("colearning_attachment", args=[self.pk])
 
 
 class DataStudy(Authored):
@@ -314,6 +355,8 @@ class IdeaTest(Authored):
     metric = models.CharField(max_length=200)
     result = models.TextField(blank=True)
     outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.RUNNING)
+    updated_at = models.DateTimeField(default=timezone.now)
+    version = models.PositiveIntegerField(default=1)
 
     tenant_engagement_field = "idea__challenge__engagement"
 

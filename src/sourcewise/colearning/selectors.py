@@ -9,9 +9,11 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 
 from sourcewise.colearning import semantic
 from sourcewise.colearning.models import (
+    Attachment,
     Challenge,
     DataStudy,
     Idea,
+    IdeaTest,
     Insight,
     Learning,
     Milestone,
@@ -42,15 +44,20 @@ def challenge_get(*, user: Any, organization: Any = None, pk: Any) -> Challenge:
 def challenge_detail(challenge: Challenge) -> dict[str, Any]:
     """Everything under one (already visible) challenge, with the queries a page needs."""
     return {
-        "sessions": challenge.sessions.select_related("author").all(),
-        "observations": challenge.observations.select_related("session", "author").all(),
+        "sessions": challenge.sessions.select_related("author").prefetch_related(_attachments()),
+        "observations": challenge.observations.select_related("session", "author").prefetch_related(
+            _attachments()),
         "studies": challenge.studies.select_related("current_run").all(),
         "insights": challenge.insights.prefetch_related(
             "observations", Prefetch("study_runs", queryset=StudyRun.objects.select_related("study"))),
         "ideas": challenge.ideas.select_related("decided_by").prefetch_related(
-            "insights", "milestones", "tests"),
+            "insights", "milestones", "tests__author"),
         "learnings": challenge.learnings.select_related("consent_by").prefetch_related("shared_copy"),
     }
+
+
+def _attachments() -> Prefetch:
+    return Prefetch("attachments", queryset=Attachment.objects.select_related("author"))
 
 
 def _get(model: Any, *, user: Any, organization: Any, pk: Any, related: tuple[str, ...] = ()):
@@ -65,6 +72,17 @@ def session_get(*, user: Any, organization: Any = None, pk: Any) -> ResearchSess
 def observation_get(*, user: Any, organization: Any = None, pk: Any) -> Observation:
     return _get(Observation, user=user, organization=organization, pk=pk,
                 related=("challenge__engagement",))
+
+
+def attachment_get(*, user: Any, organization: Any = None, pk: Any) -> Attachment:
+    """An attachment, seen by exactly those who see its session or observation's challenge."""
+    return _get(Attachment, user=user, organization=organization, pk=pk,
+                related=("challenge__engagement", "session", "observation"))
+
+
+def idea_test_get(*, user: Any, organization: Any = None, pk: Any) -> IdeaTest:
+    return _get(IdeaTest, user=user, organization=organization, pk=pk,
+                related=("idea__challenge__engagement__buyer", "idea__challenge__engagement__provider"))
 
 
 def study_get(*, user: Any, organization: Any = None, pk: Any) -> DataStudy:

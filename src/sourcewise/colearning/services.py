@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from sourcewise.accounts.models import Membership, User
 from sourcewise.colearning import anonymise, semantic
 from sourcewise.colearning.models import (
+    Attachment,
     Challenge,
     DataStudy,
     Idea,
@@ -36,7 +37,7 @@ from sourcewise.colearning.models import (
     SharedLearning,
     StudyRun,
 )
-from sourcewise.core import audit
+from sourcewise.core import audit, edits, storage
 from sourcewise.core.errors import Conflict
 from sourcewise.core.models import Engagement
 from sourcewise.core.permissions import require_engagement_role
@@ -141,72 +142,63 @@ def challenge_create(*, actor: User, engagement: Engagement, organization: Any =
 def challenge_update(*, actor: User, challenge: Challenge, expected_version: int | None,
                      organization: Any = None, **changes: Any) -> Challenge:
     """Edit a challenge; refused (Conflict) if someone saved a newer version meanwhile."""
-    unknown = set(changes) - set(CHALLENGE_FIELDS)
-    if unknown:
-        raise ValidationError({k: "This field cannot be edited." for k in sorted(unknown)})
+    edits.refuse_unknown(changes, CHALLENGE_FIELDS)
     challenge = Challenge.objects.select_for_update(of=("self",)).select_related("engagement").get(pk=challenge.pk)
     membership = _writer(actor, challenge.engagement, organization)
-    if expected_version is not None and expected_version != challenge.version:
-        raise Conflict("Someone else saved this challenge after you opened it. "
-                       "Reload to see their changes, then make yours again.")
-    before = audit.snapshot(challenge, CHALLENGE_FIELDS)
-    cleaned = _clean_challenge({**{f: getattr(challenge, f) for f in CHALLENGE_FIELDS}, **changes})
-    for key, value in cleaned.items():
-        setattr(challenge, key, value)
-    delta = audit.diff(before, audit.snapshot(challenge, CHALLENGE_FIELDS))
-    if not delta:
-        return challenge
-    challenge.version += 1
-    challenge.updated_at = timezone.now()
-    challenge.save()
-    audit.record(actor=actor, action="colearning.challenge.update", obj=challenge,
-                 organization=membership.organization, changes=delta)
-    return challenge
+    return edits.save_edit(
+        challenge, fields=CHALLENGE_FIELDS, changes=changes, clean=_clean_challenge,
+        expected_version=expected_version, what="challenge", actor=actor,
+        action="colearning.challenge.update", organization=membership.organization,
+    )
 
 
 # --- Research ---------------------------------------------------------------
 
 
-def _store_upload(upload: Any, folder: str) -> tuple[str, int]:
-    """Stream an uploaded file into STORAGE_ROOT in chunks; its storage name and size.
+def _stored_upload(upload: Any, directory: str) -> storage.StoredFile:
+    """Stream an upload into storage (hashed, renamed into place only when whole).
 
-    The storage is the local folder under STORAGE_ROOT: the engine reads the file in place.
-    Refused past UPLOAD_MAX_BYTES: the partial file is removed, never kept truncated.
+    Refused past UPLOAD_MAX_BYTES and when empty; a refused file leaves nothing behind.
     """
-    name = f"{folder}/{uuid.uuid4().hex}{Path(getattr(upload, 'name', '') or '').suffix.lower()[:10]}"
-    target = Path(default_storage.path(name))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    size, limit = 0, settings.UPLOAD_MAX_BYTES
-    try:
-        with open(target, "wb") as out:
-            chunks = upload.chunks() if hasattr(upload, "chunks") else iter(lambda: upload.read(1 << 20), b"")
-            for chunk in chunks:
-                size += len(chunk)
-                if size > limit:
-                    raise ValidationError({"file": f"The file is larger than the limit of {limit:,} bytes."})
-                out.write(chunk)
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
-    if size == 0:
-        target.unlink(missing_ok=True)
-        raise ValidationError({"file": "The file is empty."})
-    return name, size
+    limit = int(settings.UPLOAD_MAX_BYTES)
+    suffix = Path(getattr(upload, "name", "") or "").suffix.lower()[:10]
+    stored = storage.stream_to_storage(upload, directory=directory, suffix=suffix, compressed=False,
+                                       limit=limit)
+    if stored.too_large:
+        raise ValidationError({"file": f"The file is larger than the limit of {filesizeformat(limit)} "
+                                       f"({filesizeformat(stored.size)} or more); nothing was kept."})
+    if stored.size == 0:
+        storage.discard(stored.relative_path)
+        raise ValidationError({"file": "The file is empty; choose a file with something in it."})
+    return stored
 
 
-def _remove_stored(name: str) -> None:
-    if name:
-        Path(default_storage.path(name)).unlink(missing_ok=True)
+def _upload_name(upload: Any) -> str:
+    raw = str(getattr(upload, "name", "") or "").replace("\\", "/")
+    return Path(raw).name.strip()[:200] or "attachment"
 
 
-@transaction.atomic
 def research_session_create(
     *, actor: User, challenge: Challenge, kind: str, held_on: dt.date | None, title: str,
     buyer_observers: str = "", provider_observers: str = "", consent: bool = False,
-    consent_note: str = "", notes: str = "", tags: Any = "", attachment: Any = None,
+    consent_note: str = "", notes: str = "", tags: Any = "", attachments: Iterable[Any] = (),
     organization: Any = None,
 ) -> ResearchSession:
-    """A shadowing session or interview; people are observed only with their consent."""
+    """A shadowing session or interview; people are observed only with their consent.
+
+    Files given with it become its first attachments (see `attachment_add`).
+    """
+    _writer(actor, challenge.engagement, organization)  # refuse before reading any upload
+    return _with_files(attachments, challenge, lambda stored: _session_create(
+        actor=actor, challenge=challenge, kind=kind, held_on=held_on, title=title,
+        buyer_observers=buyer_observers, provider_observers=provider_observers, consent=consent,
+        consent_note=consent_note, notes=notes, tags=tags, stored=stored, organization=organization))
+
+
+def _session_create(*, actor: User, challenge: Challenge, kind: str, held_on: Any, title: str,
+                    buyer_observers: str, provider_observers: str, consent: bool, consent_note: str,
+                    notes: str, tags: Any, stored: list[tuple[str, storage.StoredFile]],
+                    organization: Any) -> ResearchSession:
     membership = _writer(actor, challenge.engagement, organization)
     errors: dict[str, str] = {}
     fields = dict(title=title, buyer_observers=buyer_observers, provider_observers=provider_observers,
@@ -226,63 +218,126 @@ def research_session_create(
     if not buyer_observers and not provider_observers:
         errors["provider_observers"] = "Name who observed, from at least one side."
     _raise(errors)
-    stored, original = "", ""
-    if attachment is not None:
-        stored, _size = _store_upload(attachment, "colearning/attachments")
-        original = Path(getattr(attachment, "name", "") or "attachment").name[:200]
-    try:
-        session = ResearchSession.objects.create(
-            challenge=challenge, kind=kind, held_on=held_on, title=title,
-            buyer_observers=buyer_observers, provider_observers=provider_observers,
-            consent=True, consent_note=consent_note, notes=notes, tags=_tags(tags),
-            attachment=stored, attachment_name=original, author=actor,
-            author_side=_side(challenge.engagement, membership),
-        )
-        audit.record(actor=actor, action="colearning.research.create", obj=session,
-                     organization=membership.organization,
-                     changes=audit.created(audit.snapshot(session, [
-                         "kind", "held_on", "title", "buyer_observers", "provider_observers",
-                         "consent", "consent_note", "tags", "attachment_name", "author_side"])))
-    except BaseException:
-        _remove_stored(stored)
-        raise
+    session = ResearchSession.objects.create(
+        challenge=challenge, kind=kind, held_on=held_on, title=title,
+        buyer_observers=buyer_observers, provider_observers=provider_observers,
+        consent=True, consent_note=consent_note, notes=notes, tags=_tags(tags), author=actor,
+        author_side=_side(challenge.engagement, membership),
+    )
+    audit.record(actor=actor, action="colearning.research.create", obj=session,
+                 organization=membership.organization,
+                 changes=audit.created(audit.snapshot(session, [
+                     "kind", "held_on", "title", "buyer_observers", "provider_observers",
+                     "consent", "consent_note", "tags", "author_side"])))
+    for name, kept in stored:
+        _attach(actor=actor, owner=session, name=name, stored=kept, membership=membership)
     return session
 
 
-def research_session_attach(*, actor: User, session: ResearchSession, upload: Any,
-                            organization: Any = None) -> ResearchSession:
-    """Attach a file (notes, photos of the desk, a consent form) to a session that has none.
+# --- Attachments --------------------------------------------------------------
 
-    An attachment is evidence: it is never replaced.
+
+def _directory(challenge: Challenge) -> str:
+    return f"colearning/attachments/{challenge.engagement_id}/{challenge.pk}"
+
+
+def _with_files(uploads: Iterable[Any], challenge: Challenge, write: Any) -> Any:
+    """Stream `uploads` into storage, then run `write(stored)` in one transaction.
+
+    Files go to storage first (a large upload holds no lock meanwhile); if anything is
+    refused or the write fails, every file of this call is removed again.
     """
-    membership = _writer(actor, session.challenge.engagement, organization)
-    if session.attachment:
-        raise ValidationError({"file": "This session already has an attachment; it is kept as it was."})
-    stored, _size = _store_upload(upload, "colearning/attachments")
+    stored: list[tuple[str, storage.StoredFile]] = []
     try:
+        for upload in uploads:
+            if upload is not None:
+                name = _upload_name(upload)
+                stored.append((name, _stored_upload(upload, _directory(challenge))))
         with transaction.atomic():
-            locked = ResearchSession.objects.select_for_update().get(pk=session.pk)
-            if locked.attachment:
-                raise ValidationError({"file": "This session already has an attachment; it is kept as it was."})
-            locked.attachment = stored
-            locked.attachment_name = Path(getattr(upload, "name", "") or "attachment").name[:200]
-            locked.save(update_fields=["attachment", "attachment_name"])
-            audit.record(actor=actor, action="colearning.research.attach", obj=locked,
-                         organization=membership.organization,
-                         changes={"attachment_name": {"before": None, "after": locked.attachment_name}})
+            return write(stored)
     except BaseException:
-        _remove_stored(stored)
+        for _name, kept in stored:
+            storage.discard(kept.relative_path)
         raise
-    return locked
+
+
+def _attach(*, actor: User, owner: ResearchSession | Observation, name: str, stored: storage.StoredFile,
+            membership: Membership) -> Attachment:
+    kind = "session" if isinstance(owner, ResearchSession) else "observation"
+    attachment = Attachment.objects.create(
+        challenge_id=owner.challenge_id, **{kind: owner}, file=stored.relative_path, name=name,
+        size_bytes=stored.size, sha256=stored.sha256, author=actor,
+        author_side=_side(owner.challenge.engagement, membership),
+    )
+    audit.record(actor=actor, action="colearning.attachment.add", obj=attachment,
+                 organization=membership.organization,
+                 changes=audit.created({kind: f"{owner} (#{owner.pk})", "name": name,
+                                        "size_bytes": stored.size, "sha256": stored.sha256,
+                                        "author_side": attachment.author_side}))
+    return attachment
+
+
+def attachment_add(*, actor: User, owner: ResearchSession | Observation, upload: Any,
+                   organization: Any = None) -> Attachment:
+    """Keep a file with a research session or an observation (members of either side)."""
+    _writer(actor, owner.challenge.engagement, organization)  # refuse before reading the upload
+
+    def write(stored: list[tuple[str, storage.StoredFile]]) -> Attachment:
+        locked = type(owner).objects.select_for_update(of=("self",)).select_related(
+            "challenge__engagement").get(pk=owner.pk)
+        membership = _writer(actor, locked.challenge.engagement, organization)
+        name, kept = stored[0]
+        return _attach(actor=actor, owner=locked, name=name, stored=kept, membership=membership)
+    if upload is None:
+        raise ValidationError({"file": "Choose a file to attach."})
+    return _with_files([upload], owner.challenge, write)
 
 
 @transaction.atomic
+def attachment_remove(*, actor: User, attachment: Attachment, organization: Any = None) -> None:
+    """Remove an attachment: only the side that added it may (members and above).
+
+    The file is deleted once the removal has committed: if the transaction rolls back,
+    the row and its file are both still there.
+    """
+    attachment = Attachment.objects.select_for_update(of=("self",)).select_related(
+        "challenge__engagement", "session", "observation").get(pk=attachment.pk)
+    engagement = attachment.challenge.engagement
+    membership = _writer(actor, engagement, organization)
+    if _side(engagement, membership) != attachment.author_side:
+        raise PermissionDenied(f"Only the {attachment.author_side}'s side, which added this file, "
+                               "may remove it.")
+    kind = "session" if attachment.session_id else "observation"
+    audit.record(actor=actor, action="colearning.attachment.remove", obj=attachment,
+                 organization=membership.organization,
+                 changes={kind: {"before": f"{attachment.owner} (#{attachment.owner.pk})", "after": None},
+                          "name": {"before": attachment.name, "after": None},
+                          "sha256": {"before": attachment.sha256, "after": None}})
+    relative_path = attachment.file.name
+    attachment.delete()
+    transaction.on_commit(lambda: storage.discard(relative_path))
+
+
 def observation_create(
     *, actor: User, challenge: Challenge, persona: str, experience: str, pain_points: str = "",
     desired_outcome: str = "", quotes: str = "", tags: Any = "",
-    session: ResearchSession | None = None, organization: Any = None,
+    session: ResearchSession | None = None, attachments: Iterable[Any] = (), organization: Any = None,
 ) -> Observation:
-    """Who is in the process, what they experience, their pains, hopes and words."""
+    """Who is in the process, what they experience, their pains, hopes and words.
+
+    Files given with it become its first attachments (see `attachment_add`).
+    """
+    _writer(actor, challenge.engagement, organization)  # refuse before reading any upload
+    return _with_files(attachments, challenge, lambda stored: _observation_create(
+        actor=actor, challenge=challenge, persona=persona, experience=experience,
+        pain_points=pain_points, desired_outcome=desired_outcome, quotes=quotes, tags=tags,
+        session=session, stored=stored, organization=organization))
+
+
+def _observation_create(*, actor: User, challenge: Challenge, persona: str, experience: str,
+                        pain_points: str, desired_outcome: str, quotes: str, tags: Any,
+                        session: ResearchSession | None, stored: list[tuple[str, storage.StoredFile]],
+                        organization: Any) -> Observation:
     membership = _writer(actor, challenge.engagement, organization)
     errors: dict[str, str] = {}
     fields = dict(persona=persona, experience=experience, pain_points=pain_points,
@@ -307,6 +362,8 @@ def observation_create(
                  changes=audit.created(audit.snapshot(observation, [
                      "session", "persona", "experience", "pain_points", "desired_outcome",
                      "quotes", "tags", "author_side"])))
+    for name, kept in stored:
+        _attach(actor=actor, owner=observation, name=name, stored=kept, membership=membership)
     return observation
 
 
@@ -389,7 +446,7 @@ def study_metrics(study: DataStudy, own: list[dict[str, str]] | None = None) -> 
 
 def _compute(study: DataStudy, stored: str, own: list[dict[str, str]] | None = None) -> kpi.KpiResult:
     return kpi.compute_file_kpis(
-        default_storage.path(stored), metrics=study_metrics(study, own), time_column="call_date",
+        str(storage.path_of(stored)), metrics=study_metrics(study, own), time_column="call_date",
         grain=study.grain, segment_column=study.segment_column or None,
         required=kpi.COLLECTIONS_COLUMNS,
     )
@@ -436,7 +493,8 @@ def study_upload(*, actor: User, study: DataStudy, upload: Any, organization: An
     original = Path(getattr(upload, "name", "") or "data.csv").name[:200]
     if not original.lower().endswith((".csv", ".parquet")):
         raise ValidationError({"file": "Upload a CSV file (with a header row) or a Parquet file."})
-    stored, size = _store_upload(upload, f"colearning/studies/{study.pk}")
+    kept = _stored_upload(upload, f"colearning/studies/{study.pk}")
+    stored, size = kept.relative_path, kept.size
     inline = size <= getattr(settings, "COLEARNING_INLINE_MAX_BYTES", INLINE_MAX_BYTES)
     result, errors = None, []
     if inline:
@@ -464,7 +522,7 @@ def study_upload(*, actor: User, study: DataStudy, upload: Any, organization: An
             audit.record(actor=actor, action="colearning.study.upload", obj=locked,
                          organization=membership.organization, changes=changes)
     except BaseException:
-        _remove_stored(stored)
+        storage.discard(stored)
         raise
     study.refresh_from_db()
     return run
@@ -705,31 +763,59 @@ def milestone_complete(*, actor: User, milestone: Milestone, organization: Any =
     return milestone
 
 
+IDEA_TEST_FIELDS = ("hypothesis", "metric", "result", "outcome")
+
+
+def _clean_idea_test(fields: dict[str, Any]) -> dict[str, Any]:
+    errors: dict[str, str] = {}
+    out = {
+        "hypothesis": _text(fields, errors, "hypothesis", required="State the hypothesis."),
+        "metric": _text(fields, errors, "metric", limit=200, required="Name the metric that judges it."),
+        "result": _text(fields, errors, "result"),
+        "outcome": fields.get("outcome"),
+    }
+    if out["outcome"] not in IdeaTest.Outcome.values:
+        errors["outcome"] = "Choose running, confirmed, refuted or inconclusive."
+    elif out["outcome"] != "running" and not out["result"]:
+        errors["result"] = "Record the result that supports this outcome."
+    _raise(errors)
+    return out
+
+
 @transaction.atomic
 def idea_test_create(*, actor: User, idea: Idea, hypothesis: str, metric: str, result: str = "",
                      outcome: str = "running", organization: Any = None) -> IdeaTest:
     """A test of an idea: hypothesis, the metric that judges it, and its result."""
     membership = _writer(actor, idea.challenge.engagement, organization)
-    errors: dict[str, str] = {}
-    fields = dict(hypothesis=hypothesis, metric=metric, result=result)
-    hypothesis = _text(fields, errors, "hypothesis", required="State the hypothesis.")
-    metric = _text(fields, errors, "metric", limit=200, required="Name the metric that judges it.")
-    result = _text(fields, errors, "result")
-    if outcome not in IdeaTest.Outcome.values:
-        errors["outcome"] = "Choose running, confirmed, refuted or inconclusive."
-    elif outcome != "running" and not result:
-        errors["result"] = "Record the result that supports this outcome."
     if idea.status == Idea.Status.DECLINED:
-        errors["idea"] = "This idea was declined; it is not being tested."
-    _raise(errors)
-    test = IdeaTest.objects.create(idea=idea, hypothesis=hypothesis, metric=metric, result=result,
-                                   outcome=outcome, author=actor,
+        raise ValidationError({"idea": "This idea was declined; it is not being tested."})
+    cleaned = _clean_idea_test(dict(hypothesis=hypothesis, metric=metric, result=result, outcome=outcome))
+    test = IdeaTest.objects.create(idea=idea, **cleaned, author=actor,
                                    author_side=_side(idea.challenge.engagement, membership))
     audit.record(actor=actor, action="colearning.idea_test.create", obj=test,
                  organization=membership.organization,
                  changes=audit.created(audit.snapshot(test, ["idea", "hypothesis", "metric", "result",
                                                             "outcome", "author_side"])))
     return test
+
+
+@transaction.atomic
+def idea_test_update(*, actor: User, test: IdeaTest, expected_version: int | None,
+                     organization: Any = None, **changes: Any) -> IdeaTest:
+    """Edit a test (hypothesis, metric, result, outcome), e.g. to record its result when it ends.
+
+    Members of either side; refused (Conflict) if someone saved a newer version meanwhile.
+    A test of a declined idea can still get its result: it may have run before the decision.
+    """
+    edits.refuse_unknown(changes, IDEA_TEST_FIELDS)
+    test = IdeaTest.objects.select_for_update(of=("self",)).select_related(
+        "idea__challenge__engagement").get(pk=test.pk)
+    membership = _writer(actor, test.idea.challenge.engagement, organization)
+    return edits.save_edit(
+        test, fields=IDEA_TEST_FIELDS, changes=changes, clean=_clean_idea_test,
+        expected_version=expected_version, what="test", actor=actor,
+        action="colearning.idea_test.update", organization=membership.organization,
+    )
 
 
 # --- Learnings ------------------------------------------------------------------
@@ -808,32 +894,69 @@ def learning_share(*, actor: User, learning: Learning, organization: Any = None)
 # --- Reminders --------------------------------------------------------------
 
 
-def send_reminders(now: dt.datetime | None = None) -> int:
-    """Email the client's managers about ideas on hold whose revisit date has come; how many."""
-    today = timezone.localdate(now or timezone.now())
-    due = Idea.objects.filter(status=Idea.Status.ON_HOLD, revisit_on__lte=today,
-                              reminder_sent_at__isnull=True).values_list("pk", flat=True)
-    sent = 0
-    for pk in list(due):
-        with transaction.atomic():
-            idea = Idea.objects.select_for_update(of=("self",)).select_related(
-                "challenge__engagement__buyer").filter(pk=pk, reminder_sent_at__isnull=True).first()
-            if idea is None:
-                continue
-            buyer = idea.challenge.engagement.buyer
-            recipients = list(Membership.objects.filter(
-                organization=buyer, role__in=[Role.MANAGER, Role.OWNER], user__is_active=True,
-            ).values_list("user__email", flat=True))
-            idea.reminder_sent_at = timezone.now()
-            idea.save(update_fields=["reminder_sent_at"])
-            audit.record(actor=None, action="colearning.idea.remind", obj=idea,
-                         changes={"reminder_sent_at": {"before": None, "after": audit.to_json_value(idea.reminder_sent_at)},
-                                  "recipients": {"before": None, "after": recipients}})
-            subject = f"Revisit the idea on hold: {idea.title}"
-            message = (f"You put the idea \"{idea.title}\" ({idea.challenge.problem}) on hold until "
-                       f"{idea.revisit_on}. It is time to decide again: pursue, decline or hold it.\n")
-            if recipients:
-                transaction.on_commit(lambda s=subject, m=message, r=recipients: send_mail(
-                    s, m, None, r, fail_silently=False))
-            sent += 1
-    return sent
+def trigger_review_days() -> int:
+    """How often the client is asked whether an on-hold idea's trigger has happened."""
+    return int(settings.COLEARNING_TRIGGER_REVIEW_DAYS)
+
+
+def reminder_due(now: dt.datetime) -> Q:
+    """On-hold ideas whose reminder is due at `now`.
+
+    With a revisit date: once, on that date. With only a trigger (an event no date can
+    foresee): every COLEARNING_TRIGGER_REVIEW_DAYS days after the hold, asking the client
+    whether it has happened; at most one reminder per period, even if the worker was
+    down for several.
+    """
+    today = timezone.localdate(now)
+    cutoff = now - dt.timedelta(days=trigger_review_days())
+    on_date = Q(revisit_on__isnull=False, revisit_on__lte=today, reminder_sent_at__isnull=True)
+    on_trigger = Q(revisit_on__isnull=True) & ~Q(revisit_trigger="") & (
+        Q(reminder_sent_at__lte=cutoff)
+        | Q(reminder_sent_at__isnull=True, decided_at__lte=cutoff)
+        | Q(reminder_sent_at__isnull=True, decided_at__isnull=True, updated_at__lte=cutoff))
+    return Q(status=Idea.Status.ON_HOLD) & (on_date | on_trigger)
+
+
+def next_trigger_review(idea: Idea) -> dt.datetime | None:
+    """When the next trigger review reminder of an on-hold idea goes out (None: no such reminder)."""
+    if idea.status != Idea.Status.ON_HOLD or idea.revisit_on is not None or not idea.revisit_trigger:
+        return None
+    since = idea.reminder_sent_at or idea.decided_at or idea.updated_at
+    return since + dt.timedelta(days=trigger_review_days())
+
+
+@transaction.atomic
+def idea_remind(*, idea_id: int, now: dt.datetime) -> bool:
+    """Email the client's managers and owners about one on-hold idea, if still due; sent or not."""
+    idea = Idea.objects.select_for_update(of=("self",)).select_related(
+        "challenge__engagement__buyer").filter(reminder_due(now), pk=idea_id).first()
+    if idea is None:
+        return False
+    buyer = idea.challenge.engagement.buyer
+    recipients = list(Membership.objects.filter(
+        organization=buyer, role__in=[Role.MANAGER, Role.OWNER], user__is_active=True,
+    ).values_list("user__email", flat=True))
+    before = idea.reminder_sent_at
+    # Stamped with the run's clock: the next trigger review is due a period after it.
+    idea.reminder_sent_at = now
+    idea.save(update_fields=["reminder_sent_at"])
+    reason = "revisit_on" if idea.revisit_on else "revisit_trigger"
+    audit.record(actor=None, action="colearning.idea.remind", obj=idea,
+                 changes={"reminder_sent_at": {"before": audit.to_json_value(before),
+                                               "after": audit.to_json_value(idea.reminder_sent_at)},
+                          "reason": {"before": None, "after": reason},
+                          "recipients": {"before": None, "after": recipients}})
+    if reason == "revisit_on":
+        subject = f"Revisit the idea on hold: {idea.title}"
+        message = (f"You put the idea \"{idea.title}\" ({idea.challenge.problem}) on hold until "
+                   f"{idea.revisit_on}. It is time to decide again: pursue, decline or hold it.\n")
+    else:
+        days = trigger_review_days()
+        subject = f"Has it happened yet? The idea on hold: {idea.title}"
+        message = (f"You put the idea \"{idea.title}\" ({idea.challenge.problem}) on hold until this "
+                   f"happens: {idea.revisit_trigger}\n\nIf it has, decide again: pursue, decline or "
+                   f"hold it with a new date or trigger. While it stays on hold you are asked every "
+                   f"{days} days.\n")
+    if recipients:
+        transaction.on_commit(lambda: send_mail(subject, message, None, recipients, fail_silently=False))
+    return True

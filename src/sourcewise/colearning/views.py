@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from sourcewise.colearning import forms, selectors, services, story
 from sourcewise.colearning.charts import study_charts
 from sourcewise.colearning.models import Insight, Observation, StudyRun
+from sourcewise.core import storage
 from sourcewise.core.errors import Conflict
 from sourcewise.core.htmx import add_form_errors, perform, render_page
 from sourcewise.core.models import Engagement
@@ -113,6 +114,7 @@ def _render_challenge(request: HttpRequest, challenge, bound: dict[str, Any] | N
     side = challenge.engagement.side_of(request.organization)
     context = {"challenge": challenge, "engagement": challenge.engagement, "side": side,
                "tab": request.GET.get("tab", "research"), **detail,
+               "trigger_review_days": services.trigger_review_days(),
                **_challenge_forms(challenge, detail, bound)}
     return render_page(request, "colearning/challenge_detail.html", context, status=status)
 
@@ -140,11 +142,62 @@ def session_create(request: HttpRequest, pk: int) -> HttpResponse:
         "Session recorded.", "research")
 
 
+def _attach(request: HttpRequest, owner, anchor: str) -> HttpResponse:
+    # Say "not allowed" before looking at the upload (a viewer's form is never read).
+    require_engagement_role(request.user, owner.challenge.engagement, Role.MEMBER,
+                            organization=request.organization)
+    form = forms.AttachmentForm(request.POST, request.FILES)
+    then = f"{owner.challenge.get_absolute_url()}#{anchor}"
+    if not form.is_valid():
+        messages.error(request, "The file was not attached: " + " ".join(
+            " ".join(errors) for errors in form.errors.values()))
+        return redirect(then)
+    return perform(request, lambda: services.attachment_add(
+        actor=request.user, owner=owner, upload=form.cleaned_data["file"], organization=request.organization),
+        success=f"Attached {form.cleaned_data['file'].name}.", then=then)
+
+
+@login_required
+@require_POST
+def session_attach(request: HttpRequest, pk: int) -> HttpResponse:
+    session = selectors.session_get(**_scope(request), pk=pk)
+    return _attach(request, session, f"session-{session.pk}")
+
+
+@login_required
+@require_POST
+def observation_attach(request: HttpRequest, pk: int) -> HttpResponse:
+    observation = selectors.observation_get(**_scope(request), pk=pk)
+    return _attach(request, observation, f"observation-{observation.pk}")
+
+
+@login_required
+@require_POST
+def attachment_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    attachment = selectors.attachment_get(**_scope(request), pk=pk)
+    owner = attachment.owner
+    anchor = f"session-{owner.pk}" if attachment.session_id else f"observation-{owner.pk}"
+    return perform(request, lambda: services.attachment_remove(
+        actor=request.user, attachment=attachment, organization=request.organization),
+        success=f"Removed {attachment.name}.", then=f"{attachment.challenge.get_absolute_url()}#{anchor}")
+
+
+@login_required
+@require_GET
+def attachment_download(request: HttpRequest, pk: int) -> HttpResponse:
+    attachment = selectors.attachment_get(**_scope(request), pk=pk)
+    try:
+        handle = open(storage.path_of(attachment.file.name), "rb")  # noqa: SIM115 (FileResponse closes it)
+    except FileNotFoundError:
+        raise Http404("The file is no longer in storage.") from None
+    return FileResponse(handle, as_attachment=True, filename=attachment.name)
+
+
 @login_required
 @require_POST
 def observation_create(request: HttpRequest, pk: int) -> HttpResponse:
     challenge = selectors.challenge_get(**_scope(request), pk=pk)
-    form = forms.ObservationForm(request.POST, sessions=challenge.sessions.all())
+    form = forms.ObservationForm(request.POST, request.FILES, sessions=challenge.sessions.all())
 
     def call(d):
         session = challenge.sessions.filter(pk=d.pop("session")).first() if d.get("session") else None
@@ -282,6 +335,9 @@ def idea_decide(request: HttpRequest, pk: int) -> HttpResponse:
     form = forms.DecisionForm(request.POST)
     labels = {"pursued": "Pursued: it is now a project.", "declined": "Declined, with the reason.",
               "on_hold": "On hold: a reminder follows on the revisit date."}
+    if not request.POST.get("revisit_on"):
+        labels["on_hold"] = (f"On hold until the event happens: you will be asked every "
+                             f"{services.trigger_review_days()} days whether it has.")
 
     def call(d):
         return services.idea_decide(actor=request.user, idea=idea, decision=d["decision"],
@@ -334,6 +390,36 @@ def idea_test_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+def idea_test_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Edit a test of an idea, e.g. to record its result; a stale edit is refused, clearly."""
+    test = selectors.idea_test_get(**_scope(request), pk=pk)
+    challenge = test.idea.challenge
+    require_engagement_role(request.user, challenge.engagement, Role.MEMBER, organization=request.organization)
+    initial = {f: getattr(test, f) for f in services.IDEA_TEST_FIELDS} | {"version": test.version}
+    form = forms.IdeaTestEditForm(request.POST or None, initial=initial)
+    status = 200
+    if request.method == "POST":
+        status = 422
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            version = data.pop("version")
+            try:
+                services.idea_test_update(actor=request.user, test=test, expected_version=version,
+                                          organization=request.organization, **data)
+            except ValidationError as exc:
+                add_form_errors(form, exc)
+            except Conflict as exc:
+                form.add_error(None, str(exc))
+                status = 409
+            else:
+                messages.success(request, "Test saved.")
+                return redirect(f"{challenge.get_absolute_url()}#idea-{test.idea_id}")
+    return render_page(request, "colearning/idea_test_form.html",
+                       {"form": form, "test": test, "idea": test.idea, "challenge": challenge,
+                        "engagement": challenge.engagement}, status=status)
+
+
+@login_required
 @require_POST
 def learning_create(request: HttpRequest, pk: int) -> HttpResponse:
     challenge = selectors.challenge_get(**_scope(request), pk=pk)
@@ -361,16 +447,6 @@ def learning_share(request: HttpRequest, pk: int) -> HttpResponse:
         actor=request.user, learning=learning, organization=request.organization),
         success="Shared to the provider's library, without the client's identity.",
         then=f"{learning.challenge.get_absolute_url()}#learnings")
-
-
-@login_required
-@require_GET
-def session_attachment(request: HttpRequest, pk: int) -> HttpResponse:
-    session = selectors.session_get(**_scope(request), pk=pk)
-    if not session.attachment:
-        raise Http404("No attachment.")
-    return FileResponse(session.attachment.open("rb"), as_attachment=True,
-                        filename=session.attachment_name or "attachment")
 
 
 @login_required

@@ -135,6 +135,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024**2
 # A check run whose worker has given no sign of life for this long is retried once, then failed.
 MONITORING_STALE_RUN_SECONDS = env.int("MONITORING_STALE_RUN_SECONDS", 300, minimum=30)
+# An idea on hold until an event (no date) is brought back to the client this often, in days.
+COLEARNING_TRIGGER_REVIEW_DAYS = env.int("COLEARNING_TRIGGER_REVIEW_DAYS", 30, minimum=1)
 
 _email = env.email("EMAIL_URL", "console://")
 EMAIL_BACKEND = _email.pop("EMAIL_BACKEND")
