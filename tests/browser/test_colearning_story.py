@@ -57,7 +57,6 @@ def test_collections_story_from_challenge_to_library(page):
     expect(page.get_by_role("status")).to_contain_text("Attached desk-layout.txt")
     session = page.locator("#research li", has_text="A week at the early-arrears desk")
     expect(session.get_by_role("link", name="desk-layout.txt")).to_be_visible()
-    page.reload()  # judge the page itself, not the flash message above it
     found["attachments"] = violations(page)
     session = page.locator("#research li", has_text="A week at the early-arrears desk")
     with page.expect_download() as download:
