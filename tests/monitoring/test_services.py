@@ -93,7 +93,7 @@ def test_a_delivery_is_stored_with_its_checksum_and_never_changed(feeds, deliver
         ("contacts.csv", b"", "The file is empty."),
         ("contacts.parquet", b"contact_id,customer_id\n1,2\n", "not a Parquet file"),
         ("contacts.csv", b"PAR1\x00\x00garbage", "is a Parquet file"),
-        ("contacts.xlsx", b"anything", "is not a .parquet, .csv, .csv.gz or .jsonl file"),
+        ("contacts.xlsx", b"anything", "is not a .parquet, .csv, .csv.gz, .jsonl or .jsonl.gz file"),
         ("contacts.csv.gz", b"contact_id\n1\n", "not gzip-compressed"),
         ("contacts.csv", gzip.compress(b"contact_id\n1\n"), "its name does not end in .gz"),
         ("contacts.csv", b"contact_id,customer_id\n1,2\n", "column 'campaign_id' is missing"),
