@@ -214,3 +214,82 @@ def test_a_location_neither_in_storage_nor_s3_is_refused(world, feeds, tmp_path)
             services.delivery_register(**provider, location=location)
         assert message in " ".join(caught.value.messages), location
     assert not UploadSession.objects.exists() and not Delivery.objects.filter(feed=feeds.contacts).exists()
+
+
+def test_an_s3_compatible_endpoint_comes_from_the_settings(settings, monkeypatch):
+    """MinIO and the like: S3_ENDPOINT_URL and S3_REGION, the bucket in the path, AWS credentials."""
+    from sourcewise.monitoring import objectstore
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "minio")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "minio-secret")
+    settings.S3_ENDPOINT_URL, settings.S3_REGION = "http://minio.internal:9000", "eu-west-2"
+    client = objectstore.client()
+    assert client.meta.endpoint_url == "http://minio.internal:9000" and client.meta.region_name == "eu-west-2"
+    sent = []
+
+    class Sent(Exception):
+        pass
+
+    def capture(request, **kwargs):
+        sent.append((request.url, request.headers.get("Authorization", b"")))
+        raise Sent
+
+    client.meta.events.register("before-send.s3.GetObject", capture)
+    with pytest.raises(Sent):
+        client.get_object(Bucket="drop", Key="2026/contacts.parquet")
+    url, authorization = sent[0]
+    assert url == "http://minio.internal:9000/drop/2026/contacts.parquet"
+    assert b"Credential=minio/" in (authorization if isinstance(authorization, bytes) else authorization.encode())
+    settings.S3_ENDPOINT_URL = ""
+    assert objectstore.client().meta.endpoint_url == "https://s3.eu-west-2.amazonaws.com"
+
+
+def test_an_s3_location_through_the_api_answers_202_then_points_at_the_delivery(
+        client, world, feeds, helpers, s3, django_capture_on_commit_callbacks):
+    from sourcewise.accounts import services as accounts
+
+    _token, secret = accounts.api_token_create(actor=world.provider.member,
+                                               organization=world.provider.organization, name="test")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    s3.put_object(Bucket="dialwell-drop", Key="day.parquet", Body=helpers.good_day())
+    url = f"/api/v1/monitoring/feeds/{feeds.contacts.pk}/locations"
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        response = client.post(url, {"location": "s3://dialwell-drop/day.parquet"},
+                               content_type="application/json", **auth)
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["status"] == "open" and body["delivery_id"] is None
+    assert body["location"] == "s3://dialwell-drop/day.parquet" and body["filename"] == "day.parquet"
+    for callback in queued:  # the worker runs the task
+        callback()
+    later = client.get(f"/api/v1/monitoring/uploads/{body['id']}", **auth).json()
+    assert later["status"] == "completed" and later["delivery_id"]
+    delivery = client.get(f"/api/v1/monitoring/deliveries/{later['delivery_id']}", **auth).json()
+    assert delivery["status"] == "accepted" and delivery["source"] == "location"
+    bad = client.post(url, {"location": "ftp://host/day.parquet"}, content_type="application/json", **auth)
+    assert bad.status_code == 422 and "Only s3:// object-store URLs" in bad.content.decode()
+    outsider = accounts.api_token_create(actor=world.outsider.owner, organization=world.outsider.organization,
+                                         name="test")[1]
+    hidden = client.get(f"/api/v1/monitoring/uploads/{body['id']}", HTTP_AUTHORIZATION=f"Bearer {outsider}")
+    assert hidden.status_code == 404
+
+
+def test_an_s3_location_in_the_page_waits_for_the_worker(world, feeds, helpers, s3, login,
+                                                         django_capture_on_commit_callbacks):
+    from django.urls import reverse
+
+    s3.put_object(Bucket="dialwell-drop", Key="day.parquet", Body=helpers.good_day())
+    client = login(world.provider.member, world.provider.organization)
+    url = reverse("monitoring_delivery_register", args=[feeds.contacts.pk])
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        response = client.post(url, {"location": "s3://dialwell-drop/day.parquet"})
+    assert response["Location"] == reverse("monitoring_feed", args=[feeds.contacts.pk])
+    page = client.get(response["Location"]).content.decode()
+    assert "registered: the worker copies it in" in page
+    assert "Waiting for the worker to copy in" in page and "s3://dialwell-drop/day.parquet" in page
+    for callback in queued:
+        callback()
+    page = client.get(response["Location"]).content.decode()
+    assert "Waiting for the worker" not in page and "day.parquet" in page
+    refused = client.post(url, {"location": "/etc/passwd"}, follow=True).content.decode()
+    assert "must be a file inside the storage root or an object-store URL s3://bucket/key" in refused
