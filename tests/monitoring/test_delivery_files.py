@@ -70,7 +70,8 @@ def test_a_bad_jsonl_gz_is_rejected_with_the_reason_and_no_working_copy(feeds, d
     delivery = deliver(feeds.contacts, data, filename=filename)
     assert delivery.status == "rejected" and reason in delivery.reason, delivery.reason
     assert delivery.working_path == "" and not delivery.runs.exists()
-    assert not [p for p in _stored_files(settings, feeds.contacts) if p.name.endswith(".jsonl")]
+    # Only the attempt itself is kept (as delivered), nothing derived from it.
+    assert _stored_files(settings, feeds.contacts) == ([delivery.path] if delivery.stored_path else [])
 
 
 def test_a_truncated_jsonl_gz_is_rejected(feeds, deliver, helpers, settings):
