@@ -929,7 +929,8 @@ def delivery_fetch(*, session_id: int) -> Delivery | None:
     reason; nothing of it stays stored. Done once: a session already completed is skipped.
     """
     with transaction.atomic():
-        session = (UploadSession.objects.select_for_update().select_related("feed", "created_by", "organization")
+        session = (UploadSession.objects.select_for_update(of=("self",))
+                   .select_related("feed", "created_by", "organization")
                    .filter(pk=session_id).first())
         if session is None or session.status != UploadSession.Status.OPEN or not session.location:
             return getattr(session, "delivery", None)
