@@ -294,3 +294,20 @@ def test_an_s3_location_in_the_page_waits_for_the_worker(world, feeds, helpers, 
     assert "Waiting for the worker" not in page and "day.parquet" in page
     refused = client.post(url, {"location": "/etc/passwd"}, follow=True).content.decode()
     assert "must be a file inside the storage root or an object-store URL s3://bucket/key" in refused
+
+
+def test_an_object_that_cannot_be_stored_here_is_rejected_with_the_reason(
+        world, feeds, helpers, s3, settings, monkeypatch, django_capture_on_commit_callbacks):
+    from sourcewise.core import storage
+
+    s3.put_object(Bucket="dialwell-drop", Key="day.parquet", Body=helpers.good_day())
+
+    def full(self, block):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(storage.StorageWriter, "write", full)
+    session = _register(world, feeds, "s3://dialwell-drop/day.parquet", django_capture_on_commit_callbacks)
+    session.refresh_from_db()
+    assert session.status == "completed" and session.delivery.status == "rejected"
+    assert "could not be stored here" in session.delivery.reason and "No space left" in session.delivery.reason
+    assert not _stored_files(settings, feeds.contacts)

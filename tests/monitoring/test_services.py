@@ -382,3 +382,6 @@ def test_suite_add_check_extends_a_flow_list_and_a_suite_without_checks():
     bare = "# no checks yet\nversion: 1\nname: s\n"
     text = suites.add_check(bare, {"id": "b", "dataset": "d", "on": "x"})
     assert text.startswith(bare) and suites._load_yaml(text)["checks"] == [{"id": "b", "dataset": "d", "on": "x"}]
+    # A value JSON cannot write (a date) in a flow list: the suite is written out again, still whole.
+    dated = suites.add_check("version: 1\nchecks: []\n", {"id": "d", "since": dt.date(2026, 1, 1)})
+    assert suites._load_yaml(dated)["checks"] == [{"id": "d", "since": dt.date(2026, 1, 1)}]

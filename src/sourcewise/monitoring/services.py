@@ -949,6 +949,9 @@ def delivery_fetch(*, session_id: int) -> Delivery | None:
         except (BotoCoreError, ClientError) as exc:
             # stream_to_storage removed the partial file; the attempt is kept with the reason.
             delivery = _reject_unread(**common, reason=objectstore.describe(exc, where))
+        except OSError as exc:
+            # Storage could not take it (disk full, say): nothing half-stored, the reason kept.
+            delivery = _reject_unread(**common, reason=f"{where.url} could not be stored here: {exc}")
         finally:
             body.close()
     with transaction.atomic():

@@ -137,7 +137,7 @@ def add_check(text: str, check: dict[str, Any]) -> str:
     if text and text.strip():
         try:
             appended = _append_check_text(text, check)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, TypeError, ValueError):  # e.g. a value JSON cannot write
             appended = None
         if appended is not None and _reads_as(appended, text, check):
             return appended
