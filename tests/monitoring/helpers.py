@@ -51,3 +51,18 @@ def good_day(day: dt.date = DAY) -> bytes:
 
 def bad_day(day: dt.date = DAY) -> bytes:
     return story.parquet_bytes(story.contact_log(day, LAYOUT, story.BadDay(off_target=15, missed=12, other_client=8)))
+
+
+def jsonl_bytes(table) -> bytes:
+    """A table as JSON Lines, timestamps written as ISO text (as providers send them)."""
+    import json
+
+    return b"".join(json.dumps(row, default=str).encode() + b"\n" for row in table.to_pylist())
+
+
+def good_day_jsonl(day: dt.date = DAY) -> bytes:
+    return jsonl_bytes(story.contact_log(day, LAYOUT))
+
+
+def bad_day_jsonl(day: dt.date = DAY) -> bytes:
+    return jsonl_bytes(story.contact_log(day, LAYOUT, story.BadDay(off_target=15, missed=12, other_client=8)))

@@ -170,7 +170,9 @@ def test_a_file_in_the_storage_root_is_registered_and_nothing_outside(client, wo
     outside.write_bytes(helpers.good_day())
     for location, message in ((str(outside), "inside the storage root"),
                               ("../elsewhere.parquet", "inside the storage root"),
-                              ("s3://bucket/x.parquet", "Object-store URLs"),
+                              ("gs://bucket/x.parquet", "Only s3:// object-store URLs"),
+                              ("s3://bucket/inbox/", "Name one object"),
+                              ("s3://bucket/x.txt", "is not a .parquet"),
                               ("deliveries/x.parquet", "Sourcewise's own files"),
                               ("inbox/missing.parquet", "No file at")):
         response = client.post(url, {"location": location}, content_type="application/json", **provider)

@@ -93,7 +93,7 @@ def test_a_delivery_is_stored_with_its_checksum_and_never_changed(feeds, deliver
         ("contacts.csv", b"", "The file is empty."),
         ("contacts.parquet", b"contact_id,customer_id\n1,2\n", "not a Parquet file"),
         ("contacts.csv", b"PAR1\x00\x00garbage", "is a Parquet file"),
-        ("contacts.xlsx", b"anything", "is not a .parquet, .csv, .csv.gz or .jsonl file"),
+        ("contacts.xlsx", b"anything", "is not a .parquet, .csv, .csv.gz, .jsonl or .jsonl.gz file"),
         ("contacts.csv.gz", b"contact_id\n1\n", "not gzip-compressed"),
         ("contacts.csv", gzip.compress(b"contact_id\n1\n"), "its name does not end in .gz"),
         ("contacts.csv", b"contact_id,customer_id\n1,2\n", "column 'campaign_id' is missing"),
@@ -322,3 +322,66 @@ def test_a_slow_worker_given_up_on_cannot_overwrite_the_retry(feeds, world, help
     assert services._finish_error(run.pk, 1, "a late error") == "failed"
     run.refresh_from_db()
     assert run.status == "failed" and "a late error" not in run.reason and run.findings.count() == 3
+
+
+COMMENTED_SUITE = """\
+# What Northwind expects of Dialwell's contact log (agreed 2026-11-01, clause 7.2).
+version: 1
+name: outbound-contact-log   # the name on the scorecard
+datasets:
+  contacts: {feed: contact-log, key: [contact_id]}   # the delivery being checked
+  targets: {feed: campaign-targets, key: [campaign_id, customer_id]}
+  campaigns: {feed: campaigns, key: [campaign_id]}
+
+checks:
+  # Clause 7.2 (a): every contact once.
+  - id: contact_id_unique
+    dataset: contacts
+    unique: [contact_id]
+
+  # Clause 7.2 (b): only Northwind's campaigns, looked up by campaign.
+  - id: campaign_segment_known
+    dataset: contacts
+    lookup: {to: campaigns, on: [campaign_id]}
+    row_condition: "campaigns.segment IS NOT NULL"   # YAML 1.2: on is a key, not true
+    severity: warn
+# Added by the buyer's analysts below this line.
+"""
+
+
+def test_suite_add_check_keeps_every_comment_and_line(feeds, world):
+    from sourcewise.monitoring import suites
+
+    buyer = dict(actor=world.buyer.manager, organization=world.buyer.organization, feed=feeds.contacts)
+    services.suite_save(**buyer, text=COMMENTED_SUITE, expected_number=None)
+    version = services.suite_add_check(**buyer, check={
+        "id": "campaign_named", "name": "Every contact's campaign has a name", "dataset": "contacts",
+        "lookup": {"to": "campaigns", "on": ["campaign_id"]}, "row_condition": "campaigns.name IS NOT NULL"})
+    old, new = COMMENTED_SUITE.splitlines(), version.text.splitlines()
+    # Every line as it was, in its place; the new check is one block after the last check.
+    cut = old.index("# Added by the buyer's analysts below this line.")
+    assert new[:cut] == old[:cut] and new[-1] == old[-1]
+    added = new[cut:-1]
+    assert added[0] == "  - id: campaign_named" and all(line.startswith("    ") for line in added[1:])
+    assert version.note == "Added campaign_named"
+    # It validates, and `on` stays a key (YAML 1.2 booleans) in the old check and the new one.
+    assert services.suite_validate(feed=feeds.contacts, text=version.text) == []
+    doc = suites._load_yaml(version.text)
+    assert [c["lookup"]["on"] for c in doc["checks"][1:]] == [["campaign_id"], ["campaign_id"]]
+    assert True not in doc["checks"][2]["lookup"]
+
+
+def test_suite_add_check_extends_a_flow_list_and_a_suite_without_checks():
+    from sourcewise.monitoring import suites
+
+    flow = "version: 1  # one\nchecks: [{id: a, dataset: d, unique: [x]}]  # all of them\nname: s\n"
+    text = suites.add_check(flow, {"id": "b", "dataset": "d", "not_null": ["x"]})
+    assert text.splitlines()[0] == "version: 1  # one" and text.splitlines()[2] == "name: s"
+    assert text.splitlines()[1].endswith("]  # all of them")
+    assert [c["id"] for c in suites._load_yaml(text)["checks"]] == ["a", "b"]
+    bare = "# no checks yet\nversion: 1\nname: s\n"
+    text = suites.add_check(bare, {"id": "b", "dataset": "d", "on": "x"})
+    assert text.startswith(bare) and suites._load_yaml(text)["checks"] == [{"id": "b", "dataset": "d", "on": "x"}]
+    # A value JSON cannot write (a date) in a flow list: the suite is written out again, still whole.
+    dated = suites.add_check("version: 1\nchecks: []\n", {"id": "d", "since": dt.date(2026, 1, 1)})
+    assert suites._load_yaml(dated)["checks"] == [{"id": "d", "since": dt.date(2026, 1, 1)}]

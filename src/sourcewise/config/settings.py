@@ -133,6 +133,10 @@ WHITENOISE_AUTOREFRESH = DEBUG
 UPLOAD_MAX_BYTES = env.bytes("UPLOAD_MAX_BYTES", 2 * 1024**3)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024**2
+# Deliveries registered as s3://bucket/key: the S3-compatible endpoint (MinIO; empty for AWS)
+# and region. Credentials: the standard AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY variables.
+S3_ENDPOINT_URL = env.str("S3_ENDPOINT_URL", "")
+S3_REGION = env.str("S3_REGION", "")
 # A check run whose worker has given no sign of life for this long is retried once, then failed.
 MONITORING_STALE_RUN_SECONDS = env.int("MONITORING_STALE_RUN_SECONDS", 300, minimum=30)
 # An idea on hold until an event (no date) is brought back to the client this often, in days.

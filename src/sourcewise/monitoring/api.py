@@ -3,12 +3,15 @@ check runs, findings and scorecards, under the same tenancy rule as the pages.""
 
 
 import datetime as dt
+import functools
 from typing import Any, Literal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, StreamingHttpResponse
 from ninja import Field, File, Form, Query, Router, Schema, Status
+from ninja.decorators import decorate_view
 from ninja.files import UploadedFile
 from ninja.pagination import paginate
 
@@ -346,11 +349,27 @@ def list_deliveries(request: HttpRequest, feed_id: int):
     return selectors.delivery_list(**_scope(request)).filter(feed=feed).order_by("-received_at", "-pk")
 
 
+def _uploads_written_once(run):
+    """Install the storage upload handler before django-ninja reads the multipart body."""
+
+    @functools.wraps(run)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any):
+        handler = files.upload_handler(request, int(settings.UPLOAD_MAX_BYTES))
+        request.upload_handlers = [handler]
+        try:
+            return run(request, *args, **kwargs)
+        finally:
+            handler.cleanup()  # a file not adopted (refused, broken request) is not kept
+
+    return wrapped
+
+
 @router.post("/monitoring/feeds/{feed_id}/deliveries", response={201: DeliveryOut, **WRITE_ERRORS},
              summary="Upload a delivery (multipart)")
+@decorate_view(_uploads_written_once)
 def upload_delivery(request: HttpRequest, feed_id: int, file: File[UploadedFile],
                     period: Form[dt.date | None] = None):
-    """Send the file as multipart/form-data field `file` (.parquet, .csv, .csv.gz, .jsonl).
+    """Send the file as multipart/form-data field `file` (.parquet, .csv, .csv.gz, .jsonl, .jsonl.gz).
 
     A file that cannot be accepted answers 422 naming the reason, and is kept as a
     rejected delivery (its id is in the message). An accepted one is checked in the
@@ -380,7 +399,7 @@ def repeat_run(request: HttpRequest, delivery_id: int):
 
 
 class UploadIn(InputSchema):
-    filename: str = Field(description="The file's name: .parquet, .csv, .csv.gz or .jsonl.")
+    filename: str = Field(description="The file's name: .parquet, .csv, .csv.gz, .jsonl or .jsonl.gz.")
     size_bytes: int = Field(description="The whole file's size in bytes.")
     period: dt.date | None = Field(None, description="The day it covers; today in the feed's time zone if left out.")
 
@@ -392,6 +411,7 @@ class UploadOut(Schema):
     size_bytes: int
     received_bytes: int = Field(description="Bytes stored so far: the offset of the next part.")
     status: Literal["open", "completed"]
+    location: str = Field(description="For a registered s3:// location: the object the worker copies in.")
     delivery_id: int | None
 
 
@@ -400,7 +420,8 @@ class UploadPartParams(Schema):
 
 
 class LocationIn(InputSchema):
-    location: str = Field(description="A file inside the server's storage root (e.g. inbox/dialwell/2026-11-20.parquet).")
+    location: str = Field(description="A file inside the server's storage root (e.g. inbox/dialwell/2026-11-20.parquet), "
+                                      "or an object-store URL s3://bucket/key.")
     period: dt.date | None = None
 
 
@@ -467,13 +488,21 @@ def complete_upload(request: HttpRequest, upload_id: int):
     return Status(201, selectors.delivery_get(**_scope(request), pk=delivery.pk))
 
 
-@router.post("/monitoring/feeds/{feed_id}/locations", response={201: DeliveryOut, **WRITE_ERRORS},
-             summary="Register a file in the storage root as a delivery")
+@router.post("/monitoring/feeds/{feed_id}/locations",
+             response={201: DeliveryOut, 202: UploadOut, **WRITE_ERRORS},
+             summary="Register a file in the storage root or an s3:// object as a delivery")
 def register_location(request: HttpRequest, feed_id: int, payload: LocationIn):
-    """A file placed inside the storage root (a drop folder) is copied in as a delivery and checked."""
+    """A file inside the storage root (a drop folder) is copied in as a delivery and checked (201).
+
+    An `s3://bucket/key` object is copied in by the worker: the answer is 202 with an
+    upload whose `delivery_id` is set once it has arrived (GET /monitoring/uploads/{id});
+    a missing or denied object becomes a rejected delivery with the reason.
+    """
     feed = selectors.feed_get(**_scope(request), pk=feed_id)
     delivery = services.delivery_register(actor=request.user, organization=request.organization, feed=feed,
                                           location=payload.location, period=payload.period)
+    if isinstance(delivery, UploadSession):
+        return Status(202, _upload_get(request, delivery.pk))
     _rejected_is_422(delivery)
     return Status(201, selectors.delivery_get(**_scope(request), pk=delivery.pk))
 

@@ -9,19 +9,58 @@ import csv
 import gzip
 import io
 import json
+import os
+import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from sourcewise.core.storage import StoredFile
+from sourcewise.core.storage import StorageUploadHandler, StoredFile
 
 SUFFIXES = {
     ".parquet": ("parquet", False),
     ".csv": ("csv", False),
     ".csv.gz": ("csv", True),
     ".jsonl": ("jsonl", False),
+    ".jsonl.gz": ("jsonl", True),
 }
-# The engine reads exactly these; a gzip-compressed CSV keeps its .csv.gz name.
-ACCEPTED_NAMES = ".parquet, .csv, .csv.gz or .jsonl"
+# The engine reads .parquet, .csv, .csv.gz and .jsonl; a .jsonl.gz is kept as delivered and
+# the engine reads its decompressed working copy (`decompress_copy`).
+ACCEPTED_NAMES = ".parquet, .csv, .csv.gz, .jsonl or .jsonl.gz"
+# Compressed formats the engine does not read itself: they get a decompressed working copy.
+NEEDS_WORKING_COPY = {"jsonl"}
+
+
+def decompress_copy(path: Path) -> Path:
+    """Stream-decompress a stored `X.jsonl.gz` into its sibling `X.jsonl`, the engine's working copy.
+
+    The delivered file is not touched (it is the evidence); the copy is written under a
+    temporary name in 1 MB blocks and renamed when whole, so a half-written copy never
+    stands in for a delivery.
+    """
+    name = path.name[: -len(".gz")] if path.name.lower().endswith(".gz") else path.name + ".out"
+    target = path.with_name(name)
+    part = path.with_name(f".{name}.part")
+    try:
+        with gzip.open(path, "rb") as src, open(part, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1024 * 1024)
+            dst.flush()
+            os.fsync(dst.fileno())
+        os.replace(part, target)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    return target
+
+
+# Where page and API uploads are written while the request arrives (renamed into
+# deliveries/ by the service): inside Sourcewise's own uploads/ folder, same file system.
+INCOMING = "uploads/incoming"
+
+
+def upload_handler(request, limit: int) -> StorageUploadHandler:
+    """The upload handler of the delivery upload routes: each file written once, into storage."""
+    return StorageUploadHandler(request, directory=INCOMING, limit=limit,
+                                compressed=lambda name: bool((format_of(name) or ("", False))[1]))
 
 
 class FileProblem(Exception):

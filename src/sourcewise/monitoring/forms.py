@@ -74,15 +74,16 @@ class SuiteForm(forms.Form):
 
 
 class DeliveryForm(forms.Form):
-    file = forms.FileField(allow_empty_file=True, help_text="A .parquet, .csv, .csv.gz or .jsonl file.")
+    file = forms.FileField(allow_empty_file=True, help_text="A .parquet, .csv, .csv.gz, .jsonl or .jsonl.gz file.")
     period = forms.DateField(required=False, label="Day it covers",
                              widget=forms.DateInput(attrs={"type": "date"}),
                              help_text="Leave empty for today in the feed's time zone.")
 
 
 class LocationForm(forms.Form):
-    location = forms.CharField(max_length=1000, label="Path inside the storage root",
-                               help_text="For example inbox/dialwell/contacts-2026-11-20.parquet.")
+    location = forms.CharField(max_length=1000, label="Path inside the storage root, or s3:// URL",
+                               help_text="For example inbox/dialwell/contacts-2026-11-20.parquet or "
+                                         "s3://dialwell-drop/contacts-2026-11-20.parquet.")
     period = forms.DateField(required=False, label="Day it covers", widget=forms.DateInput(attrs={"type": "date"}),
                              help_text="Leave empty for today in the feed's time zone.")
 

@@ -120,6 +120,9 @@ class Delivery(TenantModel):
     original_name = models.CharField(max_length=255)
     # Relative to STORAGE_ROOT; empty when nothing could be kept (over the size limit).
     stored_path = models.CharField(max_length=500, blank=True)
+    # A copy derived from the delivered file for the engine (a .jsonl.gz decompressed to .jsonl),
+    # relative to STORAGE_ROOT; empty when the engine reads the delivered file itself.
+    working_path = models.CharField(max_length=500, blank=True)
     file_format = models.CharField(max_length=20, blank=True)  # parquet | csv | jsonl
     compressed = models.BooleanField(default=False)
     size_bytes = models.PositiveBigIntegerField(default=0)
@@ -138,7 +141,7 @@ class Delivery(TenantModel):
 
     tenant_engagement_field = "feed__engagement"
     # Only these may change after a delivery is stored, and only through the services.
-    IMMUTABLE = ("feed_id", "original_name", "stored_path", "file_format", "compressed",
+    IMMUTABLE = ("feed_id", "original_name", "stored_path", "working_path", "file_format", "compressed",
                  "size_bytes", "sha256", "period", "received_at")
 
     class Meta:
@@ -170,6 +173,23 @@ class Delivery(TenantModel):
     def path(self) -> Path | None:
         return Path(settings.STORAGE_ROOT) / self.stored_path if self.stored_path else None
 
+    @property
+    def engine_path(self) -> Path | None:
+        """The file a check run reads: the working copy when there is one, else the delivered file."""
+        if self.working_path:
+            return Path(settings.STORAGE_ROOT) / self.working_path
+        return self.path
+
+    @property
+    def working_size_bytes(self) -> int | None:
+        """The working copy's size (derived from the delivery, not counted as delivered)."""
+        if not self.working_path:
+            return None
+        try:
+            return self.engine_path.stat().st_size
+        except OSError:
+            return None
+
 
 class UploadSession(TenantModel):
     """A large delivery sent in parts through the API; it becomes a Delivery when completed."""
@@ -184,7 +204,9 @@ class UploadSession(TenantModel):
     received_bytes = models.PositiveBigIntegerField(default=0)
     period = models.DateField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
-    part_path = models.CharField(max_length=500)  # relative to STORAGE_ROOT
+    part_path = models.CharField(max_length=500, blank=True)  # relative to STORAGE_ROOT
+    # A registered object-store location (s3://bucket/key) the worker copies in; no parts then.
+    location = models.CharField(max_length=1000, blank=True)
     delivery = models.OneToOneField(
         Delivery, null=True, blank=True, on_delete=models.PROTECT, related_name="upload_session"
     )

@@ -29,7 +29,7 @@ from sourcewise.core.errors import Conflict
 from sourcewise.core.models import Engagement
 from sourcewise.core.permissions import require_engagement_role
 from sourcewise.core.tenancy import Role
-from sourcewise.monitoring import files, suites
+from sourcewise.monitoring import files, objectstore, suites
 from sourcewise.monitoring.models import (
     SCHEMA_TYPES,
     CheckOutcome,
@@ -270,9 +270,12 @@ def delivery_receive(
     """Store one delivered file and, when it is accepted, queue its check run.
 
     The file is streamed to storage in chunks while hashed, under a temporary name
-    renamed when complete. A file that cannot be accepted (wrong name, over the limit,
-    empty, truncated, mislabelled, not the feed's schema) is kept as a rejected delivery
-    with the reason; the caller sees the reason in `delivery.reason`.
+    renamed when complete; a `storage.StoredUpload` (a page or API upload the request
+    already wrote into storage) is adopted by renaming it. A file that cannot be accepted
+    (wrong name, over the limit, empty, truncated, mislabelled, not the feed's schema) is
+    kept as a rejected delivery with the reason; the caller sees the reason in
+    `delivery.reason`. A `.jsonl.gz` is kept as delivered and, once proven whole,
+    decompressed into a `.jsonl` working copy that the check runs read.
     """
     feed = Feed.objects.select_related("engagement").get(pk=feed.pk)
     membership = require_engagement_role(actor, feed.engagement, Role.MEMBER, organization=organization)
@@ -285,16 +288,22 @@ def delivery_receive(
     base = dict(feed=feed, original_name=filename, period=period, source=source,
                 uploaded_by=actor if getattr(actor, "pk", None) else None,
                 organization=membership.organization, received_at=received)
+    adopted = isinstance(stream, storage.StoredUpload)
     if fmt is None:
         # Drain nothing: the content is not kept, but the attempt is recorded.
+        if adopted:
+            stream.close()
         return _record_delivery(actor, membership, Delivery(
             **base, status=Delivery.Status.REJECTED,
             reason=f"'{filename}' is not a {files.ACCEPTED_NAMES} file."), start_run=False)
     file_format, compressed = fmt
     suffix = {"parquet": ".parquet", "csv": ".csv", "jsonl": ".jsonl"}[file_format] + (".gz" if compressed else "")
     directory = f"deliveries/{feed.engagement_id}/{feed.pk}/{received:%Y/%m}"
-    stored = storage.stream_to_storage(stream, directory=directory, suffix=suffix,
-                                     compressed=compressed, limit=limit)
+    if adopted:
+        stored = stream.adopt(directory=directory, suffix=suffix)
+    else:
+        stored = storage.stream_to_storage(stream, directory=directory, suffix=suffix,
+                                           compressed=compressed, limit=limit)
     delivery = Delivery(**base, file_format=file_format, compressed=compressed,
                         size_bytes=stored.size, sha256=stored.sha256, stored_path=stored.relative_path)
     if stored.too_large:
@@ -315,9 +324,15 @@ def delivery_receive(
         return _record_delivery(actor, membership, delivery, start_run=False)
     delivery.status = Delivery.Status.ACCEPTED
     try:
+        if compressed and file_format in files.NEEDS_WORKING_COPY:
+            # Proven whole above (inspect_file); the engine reads the decompressed sibling.
+            working = files.decompress_copy(storage_path(stored.relative_path))
+            delivery.working_path = str(working.relative_to(storage.storage_root()))
         return _record_delivery(actor, membership, delivery, start_run=start_run)
     except BaseException:
-        storage.discard(stored.relative_path)  # the row was not written: no orphan file
+        # The row was not written: no orphan file, delivered or derived.
+        storage.discard(stored.relative_path)
+        storage.discard(delivery.working_path)
         raise
 
 
@@ -401,7 +416,7 @@ def _resolve_data(run: CheckRun, parsed: suites.ParsedSuite) -> dict[str, str]:
     data, problems = {}, []
     for dataset, slug in parsed.bindings.items():
         if slug == run.feed.slug:
-            data[dataset] = str(run.delivery.path)
+            data[dataset] = str(run.delivery.engine_path)
             continue
         latest = (Delivery.objects.filter(feed__engagement_id=run.feed.engagement_id, feed__slug=slug,
                                           status=Delivery.Status.ACCEPTED)
@@ -409,7 +424,7 @@ def _resolve_data(run: CheckRun, parsed: suites.ParsedSuite) -> dict[str, str]:
         if latest is None:
             problems.append(f"dataset '{dataset}': feed '{slug}' has no accepted delivery yet")
         else:
-            data[dataset] = str(latest.path)
+            data[dataset] = str(latest.engine_path)
     if problems:
         from sourcewise.engine import SuiteError
 
@@ -847,24 +862,27 @@ def delivery_register(
     feed: Feed,
     location: str,
     period: dt.date | None = None,
-) -> Delivery:
-    """A file the provider placed inside the storage root (an SFTP drop folder, say), taken as a delivery.
+) -> Delivery | UploadSession:
+    """A file the provider placed in a drop folder or an object store, taken as a delivery.
 
-    It is copied into Sourcewise's own storage with its checksum, like an upload, so the
-    evidence cannot change when the drop folder does. A location outside the storage
-    root, inside Sourcewise's own folders, or an object-store URL is refused.
+    A path inside the storage root (an SFTP drop folder, say) is copied into Sourcewise's
+    own storage with its checksum at once, like an upload, so the evidence cannot change
+    when the drop folder does: the Delivery is returned. An `s3://bucket/key` URL is
+    registered for the worker, which copies the object in (`delivery_fetch`): the
+    UploadSession that will point at the delivery is returned. Anything else (a path
+    outside the storage root or inside Sourcewise's own folders, another scheme) is refused.
     """
     feed = Feed.objects.select_related("engagement").get(pk=feed.pk)
     require_engagement_role(actor, feed.engagement, Role.MEMBER, organization=organization)
     text = (location or "").strip()
-    if "://" in text:
-        raise ValidationError({"location": "Object-store URLs are not configured on this server; "
-                                           "give a path inside the storage root."})
+    if objectstore.is_object_url(text):
+        return _register_object(actor=actor, organization=organization, feed=feed, url=text, period=period)
     root = storage.storage_root().resolve()
     candidate = Path(text)
     resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
     if not text or not resolved.is_relative_to(root) or resolved == root:
-        raise ValidationError({"location": "The location must be a file inside the storage root."})
+        raise ValidationError({"location": f"The location must be a file inside the storage root or an "
+                                           f"object-store URL s3://bucket/key; '{text}' is neither."})
     relative = resolved.relative_to(root)
     if relative.parts[0] in OWN_FOLDERS:
         raise ValidationError({"location": f"'{relative.parts[0]}/' holds Sourcewise's own files; "
@@ -874,3 +892,82 @@ def delivery_register(
     with open(resolved, "rb") as fh:
         return delivery_receive(actor=actor, organization=organization, feed=feed, stream=fh,
                                 filename=resolved.name, period=period, source=Delivery.Source.LOCATION)
+
+
+@transaction.atomic
+def _register_object(*, actor: User, organization: Organization | None, feed: Feed, url: str,
+                     period: dt.date | None) -> UploadSession:
+    membership = require_engagement_role(actor, feed.engagement, Role.MEMBER, organization=organization)
+    _require_active(feed.engagement)
+    try:
+        where = objectstore.parse(url)
+    except ValueError as exc:
+        raise ValidationError({"location": str(exc)}) from None
+    if files.format_of(where.filename) is None:
+        raise ValidationError({"location": f"'{where.filename}' is not a {files.ACCEPTED_NAMES} file."})
+    session = UploadSession.objects.create(
+        feed=feed, filename=where.filename[:255], size_bytes=0, period=period, part_path="",
+        location=where.url, created_by=actor, organization=membership.organization)
+    audit.record(actor=actor, action="delivery.register", obj=session, organization=membership.organization,
+                 changes=audit.created({"location": where.url}))
+    transaction.on_commit(lambda: _enqueue_fetch(session.pk))
+    return session
+
+
+def _enqueue_fetch(session_id: int) -> None:
+    from sourcewise.monitoring.tasks import fetch_location
+
+    fetch_location.enqueue(session_id)
+
+
+def delivery_fetch(*, session_id: int) -> Delivery | None:
+    """The worker's half of an object-store registration: copy the object in as a delivery.
+
+    The object is streamed into storage with `core.storage.stream_to_storage` (hashed,
+    within UPLOAD_MAX_BYTES) and then treated like any delivery. An object that does not
+    exist, is denied, or breaks off while read becomes a rejected delivery with the
+    reason; nothing of it stays stored. Done once: a session already completed is skipped.
+    """
+    with transaction.atomic():
+        session = (UploadSession.objects.select_for_update(of=("self",))
+                   .select_related("feed", "created_by", "organization")
+                   .filter(pk=session_id).first())
+        if session is None or session.status != UploadSession.Status.OPEN or not session.location:
+            return getattr(session, "delivery", None)
+    where = objectstore.parse(session.location)
+    common = dict(actor=session.created_by, organization=session.organization, feed=session.feed,
+                  filename=where.filename, period=session.period, source=Delivery.Source.LOCATION)
+    try:
+        body = objectstore.open_object(where)
+    except objectstore.LocationProblem as exc:
+        delivery = _reject_unread(**common, reason=str(exc))
+    else:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            delivery = delivery_receive(**common, stream=body)
+        except (BotoCoreError, ClientError) as exc:
+            # stream_to_storage removed the partial file; the attempt is kept with the reason.
+            delivery = _reject_unread(**common, reason=objectstore.describe(exc, where))
+        except OSError as exc:
+            # Storage could not take it (disk full, say): nothing half-stored, the reason kept.
+            delivery = _reject_unread(**common, reason=f"{where.url} could not be stored here: {exc}")
+        finally:
+            body.close()
+    with transaction.atomic():
+        UploadSession.objects.filter(pk=session.pk).update(
+            status=UploadSession.Status.COMPLETED, delivery=delivery, size_bytes=delivery.size_bytes,
+            received_bytes=delivery.size_bytes)
+    return delivery
+
+
+def _reject_unread(*, actor, organization, feed, filename, period, source, reason: str) -> Delivery:
+    """A delivery whose file could not be read at all: kept as a rejected attempt with the reason."""
+    feed = Feed.objects.select_related("engagement").get(pk=feed.pk)
+    membership = require_engagement_role(actor, feed.engagement, Role.MEMBER, organization=organization)
+    received = timezone.now()
+    return _record_delivery(actor, membership, Delivery(
+        feed=feed, original_name=filename[:255], period=period or _local_date(feed, received), source=source,
+        uploaded_by=actor, organization=membership.organization, received_at=received,
+        file_format=(files.format_of(filename) or ("", False))[0],
+        status=Delivery.Status.REJECTED, reason=reason), start_run=False)

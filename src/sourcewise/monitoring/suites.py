@@ -126,13 +126,98 @@ def dataset_keys(parsed: ParsedSuite) -> dict[str, list[str]]:
 
 
 def add_check(text: str, check: dict[str, Any]) -> str:
-    """The suite's text with one more check at the end (comments elsewhere are lost)."""
+    """The suite's text with one more check at the end of `checks`, every existing line kept.
+
+    The check is appended as text where the checks list ends (a block list gets one more
+    `- ` item at the same indentation, a flow list `[...]` one more JSON item), so
+    comments and layout stay as written. If the text cannot be extended that way (no
+    mapping at the top, odd layout), or the result does not read back as the suite
+    plus the check, the suite is written out again (comments are then lost).
+    """
+    if text and text.strip():
+        try:
+            appended = _append_check_text(text, check)
+        except (yaml.YAMLError, TypeError, ValueError):  # e.g. a value JSON cannot write
+            appended = None
+        if appended is not None and _reads_as(appended, text, check):
+            return appended
+    return _redump(text, check)
+
+
+def _redump(text: str, check: dict[str, Any]) -> str:
     doc = _load_yaml(text) if text and text.strip() else {}
     if not isinstance(doc, dict):
         doc = {}
     checks = doc.get("checks")
     doc["checks"] = [*(checks if isinstance(checks, list) else []), check]
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+
+
+def _reads_as(new_text: str, old_text: str, check: dict[str, Any]) -> bool:
+    try:
+        before, after = _load_yaml(old_text), _load_yaml(new_text)
+    except yaml.YAMLError:
+        return False
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return False
+    expected = dict(before)
+    checks = before.get("checks")
+    expected["checks"] = [*(checks if isinstance(checks, list) else []), _load_yaml(_dump_item(check))[0]]
+    return after == expected
+
+
+def _dump_item(check: dict[str, Any]) -> str:
+    return yaml.safe_dump([check], sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def _append_check_text(text: str, check: dict[str, Any]) -> str | None:
+    from sourcewise.engine.suite import _UniqueKeyLoader
+
+    root = yaml.compose(text, Loader=_UniqueKeyLoader)
+    if not isinstance(root, yaml.MappingNode) or root.flow_style:
+        return None
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    checks = next((v for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == "checks"), None)
+    item = _dump_item(check)
+    if checks is None:
+        # No checks yet: a `checks:` key at the top level's indentation, at the end.
+        indent = " " * root.start_mark.column
+        block = indent + "checks:\n" + "".join(indent + line for line in item.splitlines(keepends=True))
+        return "".join(lines) + block
+    if not isinstance(checks, yaml.SequenceNode):
+        return None
+    if checks.flow_style:
+        # checks: [a, b]  ->  checks: [a, b, {...}]   (JSON is YAML)
+        import json
+
+        close = checks.end_mark.index - 1
+        if text[close] != "]":
+            return None
+        joined = "".join(lines)
+        sep = ", " if checks.value else ""
+        return joined[:close] + sep + json.dumps(check, ensure_ascii=False) + joined[close:]
+    if not checks.value:
+        return None
+    last = checks.value[-1]
+    first_line = lines[checks.value[0].start_mark.line]
+    dash = first_line.rfind("-", 0, checks.value[0].start_mark.column)
+    if dash < 0 or first_line[:dash].strip():
+        return None  # "- - x" or an item sharing its line: not a layout to extend by hand
+    # Where the last item's content ends: its innermost last node (a block mapping's own
+    # end mark lies past the comments that follow it, which must stay where they are).
+    deepest = last
+    while isinstance(deepest, (yaml.MappingNode, yaml.SequenceNode)) and not deepest.flow_style and deepest.value:
+        tail = deepest.value[-1]
+        deepest = tail[1] if isinstance(tail, tuple) else tail
+    end = deepest.end_mark
+    insert_at = end.line + 1 if end.column > 0 else end.line
+    if isinstance(deepest, yaml.ScalarNode) and deepest.style in ("|", ">"):
+        while insert_at - 1 > deepest.start_mark.line and not lines[insert_at - 1].strip():
+            insert_at -= 1
+    block = "".join(" " * dash + line for line in item.splitlines(keepends=True))
+    return "".join(lines[:insert_at]) + block + "".join(lines[insert_at:])
 
 
 def starter(feed_slug: str, name: str, expected_schema: dict[str, str], key: list[str]) -> str:

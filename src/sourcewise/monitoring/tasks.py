@@ -11,3 +11,12 @@ def run_check(run_id: int) -> str:
     from sourcewise.monitoring import services
 
     return services.run_execute(run_id=run_id)
+
+
+@task()
+def fetch_location(session_id: int) -> int | None:
+    """Copy a registered object-store location (UploadSession `session_id`) in as a delivery."""
+    from sourcewise.monitoring import services
+
+    delivery = services.delivery_fetch(session_id=session_id)
+    return delivery.pk if delivery else None

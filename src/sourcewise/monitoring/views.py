@@ -12,6 +12,7 @@ from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
 from sourcewise.accounts.models import Organization
@@ -25,7 +26,7 @@ from sourcewise.core.tables import Column, Table
 from sourcewise.core.tenancy import Role
 from sourcewise.monitoring import files, selectors, services
 from sourcewise.monitoring.forms import DeliveryForm, FeedForm, LocationForm, SuiteForm, schema_text
-from sourcewise.monitoring.models import Delivery, Finding
+from sourcewise.monitoring.models import Delivery, Finding, UploadSession
 
 
 def _scope(request: HttpRequest) -> dict:
@@ -138,6 +139,8 @@ def feed_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "feed": feed, "engagement": feed.engagement, "suite": suite, "side": side,
         "suite_form": SuiteForm(initial={"text": suite.text if suite else "", "number": getattr(suite, "number", None)}),
         "upload_form": DeliveryForm(), "location_form": LocationForm(), "deliveries": deliveries, "findings": findings,
+        "fetching": feed.upload_sessions.filter(status=UploadSession.Status.OPEN).exclude(location="")
+                                        .order_by("-pk")[:10],
         "versions": feed.suite_versions.select_related("created_by").order_by("-number")[:10],
         "can_edit_suite": side == "buyer" and _can_write(request),
         "max_upload": services._size(int(settings.UPLOAD_MAX_BYTES)),
@@ -193,12 +196,28 @@ def suite_preview(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "monitoring/_suite_preview.html", {"preview": preview, "feed": feed})
 
 
+@csrf_exempt
 @login_required
 @require_POST
 def delivery_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    """Upload a delivery: the file is written once, straight into storage, as the request arrives.
+
+    The upload handler must be installed before anything reads the body, so CSRF is
+    checked afterwards by `_delivery_upload` (csrf_protect), the way Django's docs say.
+    """
     feed = selectors.feed_get(**_scope(request), pk=pk)
     # Refuse before reading a large body for someone who may not deliver.
     require_engagement_role(request.user, feed.engagement, Role.MEMBER, organization=request.organization)
+    handler = files.upload_handler(request, int(settings.UPLOAD_MAX_BYTES))
+    request.upload_handlers = [handler]
+    try:
+        return _delivery_upload(request, feed)
+    finally:
+        handler.cleanup()  # a file not adopted (refused form, broken request) is not kept
+
+
+@csrf_protect
+def _delivery_upload(request: HttpRequest, feed) -> HttpResponse:
     form = DeliveryForm(request.POST, request.FILES)
     if not form.is_valid():
         messages.error(request, "Choose a file to upload. " + " ".join(
@@ -225,11 +244,11 @@ def delivery_upload(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def delivery_register(request: HttpRequest, pk: int) -> HttpResponse:
-    """A file already inside the storage root (a drop folder), taken as a delivery."""
+    """A file in a drop folder inside the storage root, or an s3:// object, taken as a delivery."""
     feed = selectors.feed_get(**_scope(request), pk=pk)
     form = LocationForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Give the file's path inside the storage root.")
+        messages.error(request, "Give the file's path inside the storage root, or an s3://bucket/key URL.")
         return redirect(feed)
     try:
         delivery = services.delivery_register(actor=request.user, organization=request.organization, feed=feed,
@@ -237,6 +256,10 @@ def delivery_register(request: HttpRequest, pk: int) -> HttpResponse:
                                               period=form.cleaned_data["period"])
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
+        return redirect(feed)
+    if isinstance(delivery, UploadSession):
+        messages.success(request, f"{delivery.location} registered: the worker copies it in and checks it. "
+                                  "It appears below among the deliveries when it has arrived.")
         return redirect(feed)
     if delivery.status == Delivery.Status.REJECTED:
         messages.error(request, f"'{delivery.original_name}' was rejected: {delivery.reason}")
