@@ -83,6 +83,18 @@ def test_a_truncated_jsonl_gz_is_rejected(feeds, deliver, helpers, settings):
     assert [p.name for p in _stored_files(settings, feeds.contacts)] == [cut.path.name]
 
 
+def test_a_jsonl_gz_that_inflates_past_the_limit_is_kept_and_rejected(feeds, deliver, helpers, settings):
+    text = helpers.good_day_jsonl()
+    packed = gzip.compress(text)
+    settings.UPLOAD_MAX_EXPANDED_BYTES = len(text) - 1
+    delivery = deliver(feeds.contacts, packed, filename="contacts.jsonl.gz")
+    assert delivery.status == "rejected" and "decompresses to more than the limit" in delivery.reason
+    assert delivery.working_path == "" and not delivery.runs.exists()
+    # The delivered file stays as evidence; no partial working copy is left beside it.
+    assert [p.name for p in _stored_files(settings, feeds.contacts)] == [delivery.path.name]
+    assert not list(settings.STORAGE_ROOT.rglob("*.part"))
+
+
 def test_a_jsonl_gz_is_accepted_in_parts_and_from_a_drop_folder(world, feeds, helpers, settings,
                                                               django_capture_on_commit_callbacks):
     import io

@@ -131,6 +131,8 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 # Largest upload accepted (deliveries, evidence); bigger ones are refused, not truncated.
 UPLOAD_MAX_BYTES = env.bytes("UPLOAD_MAX_BYTES", 2 * 1024**3)
+# Largest decompressed working copy of a .jsonl.gz delivery (the engine cannot read it gzipped).
+UPLOAD_MAX_EXPANDED_BYTES = env.bytes("UPLOAD_MAX_EXPANDED_BYTES", 10 * UPLOAD_MAX_BYTES)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024**2
 # Deliveries registered as s3://bucket/key: the S3-compatible endpoint (MinIO; empty for AWS)

@@ -10,7 +10,6 @@ import gzip
 import io
 import json
 import os
-import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -30,19 +29,26 @@ ACCEPTED_NAMES = ".parquet, .csv, .csv.gz, .jsonl or .jsonl.gz"
 NEEDS_WORKING_COPY = {"jsonl"}
 
 
-def decompress_copy(path: Path) -> Path:
+def decompress_copy(path: Path, limit: int) -> Path:
     """Stream-decompress a stored `X.jsonl.gz` into its sibling `X.jsonl`, the engine's working copy.
 
     The delivered file is not touched (it is the evidence); the copy is written under a
     temporary name in 1 MB blocks and renamed when whole, so a half-written copy never
-    stands in for a delivery.
+    stands in for a delivery. A copy that would exceed `limit` bytes (a small gzip can
+    inflate to fill the disk) is abandoned with FileProblem.
     """
     name = path.name[: -len(".gz")] if path.name.lower().endswith(".gz") else path.name + ".out"
     target = path.with_name(name)
     part = path.with_name(f".{name}.part")
     try:
         with gzip.open(path, "rb") as src, open(part, "wb") as dst:
-            shutil.copyfileobj(src, dst, 1024 * 1024)
+            written = 0
+            while block := src.read(1024 * 1024):
+                written += len(block)
+                if written > limit:
+                    raise FileProblem(f"The file decompresses to more than the limit of {limit:,} bytes "
+                                      "(UPLOAD_MAX_EXPANDED_BYTES); it was kept as delivered but not checked.")
+                dst.write(block)
             dst.flush()
             os.fsync(dst.fileno())
         os.replace(part, target)

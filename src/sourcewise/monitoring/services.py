@@ -322,12 +322,21 @@ def delivery_receive(
         delivery.status = Delivery.Status.REJECTED
         delivery.reason = str(exc)
         return _record_delivery(actor, membership, delivery, start_run=False)
-    delivery.status = Delivery.Status.ACCEPTED
     try:
         if compressed and file_format in files.NEEDS_WORKING_COPY:
             # Proven whole above (inspect_file); the engine reads the decompressed sibling.
-            working = files.decompress_copy(storage_path(stored.relative_path))
+            working = files.decompress_copy(storage_path(stored.relative_path),
+                                            limit=settings.UPLOAD_MAX_EXPANDED_BYTES)
             delivery.working_path = str(working.relative_to(storage.storage_root()))
+    except files.FileProblem as exc:
+        delivery.status = Delivery.Status.REJECTED
+        delivery.reason = str(exc)
+        return _record_delivery(actor, membership, delivery, start_run=False)
+    except BaseException:
+        storage.discard(stored.relative_path)
+        raise
+    delivery.status = Delivery.Status.ACCEPTED
+    try:
         return _record_delivery(actor, membership, delivery, start_run=start_run)
     except BaseException:
         # The row was not written: no orphan file, delivered or derived.
