@@ -30,6 +30,7 @@ from sourcewise.engine.backends import (
     duplicates_sql,
     parquet_row_count,
     resolve_sources,
+    summary_sql,
 )
 from sourcewise.engine.expressions import ColumnRef, check_columns, contract_type
 from sourcewise.engine.result import CheckResult, SuiteResult, iso_utc
@@ -560,22 +561,33 @@ class Runner:
         self.paired = {k for k in keys if (k[1], k[0], k[3], k[2]) in keys and k[0] != k[1]}
         self.pair_results: dict[tuple, Any] = {}
 
-    def reconcile_pair(self, x: str, y: str, a: tuple[str, ...], b: tuple[str, ...]) -> tuple[int, list[dict]]:
+    def reconcile_pair(self, x: str, y: str, a: tuple[str, ...], b: tuple[str, ...]) -> tuple[int, Callable[[], list[dict]]]:
         """Rows of x missing from y and of y missing from x, from one FULL OUTER JOIN.
 
         An unmatched row appears exactly once in a full join, so the counts stay exact
-        even when keys repeat; with samples, the first rows of each side come along,
-        numbered per side by a window.
+        even when keys repeat. Each side's count comes with a way to get its sample rows:
+        on DuckDB the join returns the first missing key values with the counts
+        (`summary_sql`) and the rows are looked up by those keys only if a check failed;
+        elsewhere the first rows of each side come along, numbered per side by a window.
         """
         key = (x, y, a, b)
         if key not in self.pair_results:
             n = self.sample
             what = f"{x} and {y}: {_cols(a)} reconciled both ways"
+            if n and self._fast():
+                row = self._summary(what, self.reconcile_keys_expr(x, y, a, b), [
+                    ("xm", "__xm", ()), ("ym", "__ym", ()),
+                    ("xk", "__xm", tuple("__x_" + c for c in a)), ("yk", "__ym", tuple("__y_" + c for c in b)),
+                ])
+                need = self.pair_sample_columns(x, y, a, b)
+                for ks, ds, cols, count, keys in ((key, x, a, row["xm"], row["xk"]), ((y, x, b, a), y, b, row["ym"], row["yk"])):
+                    self.pair_results[ks] = (int(count or 0), self._rows_by_keys_fn(ds, cols, keys, need[ds]))
+                return self.pair_results[key]
             rows = self._query(what, self.reconcile_expr(x, y, a, b))
             if not n:
                 row = rows[0]
-                self.pair_results[key] = (int(row["xm"] or 0), [])
-                self.pair_results[(y, x, b, a)] = (int(row["ym"] or 0), [])
+                self.pair_results[key] = (int(row["xm"] or 0), list)
+                self.pair_results[(y, x, b, a)] = (int(row["ym"] or 0), list)
             else:
                 for side, (ks, prefix) in enumerate(((key, "__x_"), ((y, x, b, a), "__y_"))):
                     mine = [r for r in rows if r["__side"] == side]
@@ -583,29 +595,86 @@ class Runner:
                     samples = [
                         {k[len(prefix):]: v for k, v in r.items() if k.startswith(prefix)} for r in mine
                     ]
-                    self.pair_results[ks] = (total, samples)
+                    self.pair_results[ks] = (total, lambda samples=samples: samples)
         return self.pair_results[key]
+
+    def pair_sample_columns(self, x: str, y: str, a: tuple[str, ...], b: tuple[str, ...]) -> dict[str, list[str]]:
+        """Each side's key columns, then the sample columns of its checks against the other."""
+        need: dict[str, list[str]] = {}
+        for ds, other, cols in ((x, y, a), (y, x, b)):
+            wanted = list(cols)
+            for c in self.suite.checks:
+                if c.kind == "relationships" and c.dataset == ds and c.args["to"] == other:
+                    wanted += [col for col in self.sample_columns(c, ds) if col not in wanted]
+            need[ds] = wanted
+        return need
+
+    def reconcile_keys_expr(self, x: str, y: str, a: tuple[str, ...], b: tuple[str, ...]) -> Any:
+        """The full join's unmatched rows: both sides' key columns and the two flags."""
+        tx, ty = self.p.tables[x], self.p.tables[y]
+        left = tx.select(**{"__x_" + col: tx[col] for col in a})
+        right = ty.select(**{"__y_" + col: ty[col] for col in b})
+        j = left.outer_join(right, [left["__x_" + p] == right["__y_" + q] for p, q in zip(a, b, strict=True)])
+        x_missing, y_missing = self._missing_flags(j, a, b)
+        return j.filter(x_missing | y_missing).select(*j.columns, __xm=x_missing, __ym=y_missing)
+
+    @staticmethod
+    def _missing_flags(j: Any, a: tuple[str, ...], b: tuple[str, ...]) -> tuple[Any, Any]:
+        import ibis
+
+        x_missing = ibis.and_(*(j["__x_" + p].notnull() for p in a)) & j["__y_" + b[0]].isnull()
+        y_missing = ibis.and_(*(j["__y_" + q].notnull() for q in b)) & j["__x_" + a[0]].isnull()
+        return x_missing, y_missing
+
+    # counts with sample keys (DuckDB)
+
+    def _fast(self) -> bool:
+        """Whether counts can bring their sample keys along (`summary_sql`, DuckDB only)."""
+        return isinstance(self.conn, DuckDBConnection) and self.sample > 0
+
+    def _summary(self, what: str, expr: Any, items: list[tuple[str, str | None, tuple[str, ...]]]) -> dict[str, Any]:
+        assert isinstance(self.conn, DuckDBConnection)
+        t0 = time.perf_counter()
+        row = self.conn.run_sql(summary_sql(self.conn.sql(expr), items, self.sample)).to_pylist()[0]
+        self.progress(f"{what} ({time.perf_counter() - t0:.2f}s)")
+        return row
+
+    @staticmethod
+    def _key_match(t: Any, cols: Iterable[str], keys: Iterable[tuple]) -> Any:
+        """TRUE for rows of `t` whose `cols` equal one of `keys` (NULL matching NULL)."""
+        import ibis
+
+        cols = list(cols)
+        distinct = list(dict.fromkeys(keys))
+        return ibis.or_(
+            *(ibis.and_(*(t[c].isnull() if v is None else t[c] == v for c, v in zip(cols, key, strict=True)))
+              for key in distinct)
+        )
+
+    def _rows_by_keys_fn(self, dataset: str, cols: Iterable[str], keys: list[dict] | None, columns: list[str]) -> Callable[[], list[dict]]:
+        """Fetches, when called, up to `sample` rows of `dataset` whose `cols` equal one of the
+        summary's `keys`: every such row fails as those rows did, since failing depends on
+        the key alone. A filtered scan that stops at the sample (Parquet statistics skip most
+        row groups), not a second join."""
+        def fetch() -> list[dict]:
+            if not keys:
+                return []
+            t = self.p.tables[dataset]
+            match = self._key_match(t, cols, [tuple(k.values()) for k in keys])
+            return self._query(f"{dataset}: sample rows by key", t.filter(match).select(*columns).limit(self.sample))
+
+        return fetch
 
     def reconcile_expr(self, x: str, y: str, a: tuple[str, ...], b: tuple[str, ...]) -> Any:
         import ibis
 
         n = self.sample
         tx, ty = self.p.tables[x], self.p.tables[y]
-        sides = {x: (tx, a, "__x_"), y: (ty, b, "__y_")}
-        need: dict[str, list[str]] = {}
-        for ds, (_tbl, cols, _p) in sides.items():
-            wanted = list(cols)
-            if n:
-                other = y if ds == x else x
-                for c in self.suite.checks:
-                    if c.kind == "relationships" and c.dataset == ds and c.args["to"] == other:
-                        wanted += [col for col in self.sample_columns(c, ds) if col not in wanted]
-            need[ds] = wanted
+        need = self.pair_sample_columns(x, y, a, b) if n else {x: list(a), y: list(b)}
         left = tx.select(**{"__x_" + col: tx[col] for col in need[x]})
         right = ty.select(**{"__y_" + col: ty[col] for col in need[y]})
         j = left.outer_join(right, [left["__x_" + p] == right["__y_" + q] for p, q in zip(a, b, strict=True)])
-        x_missing = ibis.and_(*(j["__x_" + p].notnull() for p in a)) & j["__y_" + b[0]].isnull()
-        y_missing = ibis.and_(*(j["__y_" + q].notnull() for q in b)) & j["__x_" + a[0]].isnull()
+        x_missing, y_missing = self._missing_flags(j, a, b)
         if not n:
             return j.aggregate(xm=_count_where(j, x_missing), ym=_count_where(j, y_missing))
         u = j.filter(x_missing | y_missing).mutate(__side=ibis.ifelse(x_missing, 0, 1))
@@ -807,12 +876,7 @@ class Runner:
                 self._finish_rows(c, failing, total, {"duplicate_keys": keys})
             failed = [c for c in group if self.results[c.id].failed]
             if failed and n and rows:
-                match = ibis.or_(
-                    *(
-                        ibis.and_(*(t[col].isnull() if row[col] is None else t[col] == row[col] for col in key_cols))
-                        for row in rows
-                    )
-                )
+                match = self._key_match(t, key_cols, [tuple(row[col] for col in key_cols) for row in rows])
                 for c in failed:
                     self._sample_query(dataset, c, t.filter(match))
             if failed and self.failures_dir is not None:
@@ -840,13 +904,34 @@ class Runner:
                     continue
                 for c in group:
                     self._finish_rows(c, failing, total)
-                    if n and self.results[c.id].failed:
+                    if n and failing and self.results[c.id].failed:
                         cols = self.sample_columns(c, dataset)
-                        self.results[c.id].sample = [{k: r[k] for k in cols} for r in rows]
+                        try:
+                            self.results[c.id].sample = [{k: r[k] for k in cols} for r in rows()]
+                        except Exception as exc:
+                            self.results[c.id].message += f" (samples unavailable: {first_line(exc)})"
             # Count first, then sample only if failed: a window total over the anti-join
             # would read the sample columns of every row (measured 1.0 s against 0.5 + 0.15 s).
             expr = missing.aggregate(__n=missing.count())
-            if (dataset, to, here, there) not in self.paired:
+            if (dataset, to, here, there) not in self.paired and self._fast():
+                # DuckDB: the count and the first missing key values in one pass; sample
+                # rows are then looked up by those keys (no second anti-join).
+                try:
+                    row = self._summary(f"{dataset}: {_cols(here)} found in {to}", missing.select(*here),
+                                        [("__n", None, ()), ("__k", None, here)])
+                except Exception as exc:
+                    self._error(group, self._read_error(dataset, exc))
+                    continue
+                failing = int(row["__n"] or 0)
+                for c in group:
+                    self._finish_rows(c, failing, total)
+                    if failing and self.results[c.id].failed:
+                        fetch = self._rows_by_keys_fn(dataset, here, row["__k"], self.sample_columns(c, dataset))
+                        try:
+                            self.results[c.id].sample = fetch()
+                        except Exception as exc:
+                            self.results[c.id].message += f" (samples unavailable: {first_line(exc)})"
+            elif (dataset, to, here, there) not in self.paired:
                 try:
                     rows = self._query(f"{dataset}: {_cols(here)} found in {to}", expr)
                 except Exception as exc:
