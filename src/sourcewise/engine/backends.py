@@ -201,6 +201,14 @@ class Connection:
     def to_arrow(self, expr: ibis.Expr) -> pa.Table:
         return self.con.to_pyarrow(expr)
 
+    def rows(self, expr: ibis.Expr) -> list[dict[str, Any]]:
+        """A (small) result as one dict per row."""
+        return self.to_arrow(expr).to_pylist()
+
+    def row_count(self, source: Source) -> int | None:
+        """Rows of a dataset from metadata alone, or None when that needs a scan."""
+        return parquet_row_count(source.files) if source.format == "parquet" else None
+
     def batches(self, expr: ibis.Table, chunk_size: int = 65536) -> Iterator[pa.RecordBatch]:
         reader = self.con.to_pyarrow_batches(expr, chunk_size=chunk_size)
         try:
@@ -210,8 +218,8 @@ class Connection:
             if close is not None:
                 close()
 
-    def take(self, key: Any) -> pa.Table | None:
-        """A result that the connection computed ahead (see DuckDBConnection.prefetch)."""
+    def take(self, key: Any) -> list[dict[str, Any]] | None:
+        """Rows that the connection computed ahead (see DuckDBConnection.prefetch)."""
         return None
 
     def close(self) -> None:
@@ -348,9 +356,9 @@ class DuckDBConnection(Connection):
             self._cursors.append(cursor)
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sourcewise-prefetch")
         cursor = self._cursors[0]
-        self._prefetched[key] = self._pool.submit(lambda: cursor.sql(sql).to_arrow_table())
+        self._prefetched[key] = self._pool.submit(_fetch_rows, cursor, sql)
 
-    def take(self, key: Any) -> pa.Table | None:
+    def take(self, key: Any) -> list[dict[str, Any]] | None:
         """A prefetched result (raising its error), or None if it was not prefetched."""
         future = self._prefetched.pop(key, None)
         return None if future is None else future.result()
@@ -366,8 +374,22 @@ class DuckDBConnection(Connection):
     def to_arrow(self, expr: ibis.Expr) -> pa.Table:
         return self.raw.sql(self.sql(expr)).to_arrow_table()
 
-    def run_sql(self, sql: str) -> pa.Table:
-        return self.raw.sql(sql).to_arrow_table()
+    def rows(self, expr: ibis.Expr) -> list[dict[str, Any]]:
+        # Python objects straight from DuckDB: Arrow (and so pyarrow's import, a few tenths
+        # of a second) is needed only to stream --failures exports.
+        return _fetch_rows(self.raw, self.sql(expr))
+
+    def run_sql(self, sql: str) -> list[dict[str, Any]]:
+        return _fetch_rows(self.raw, sql)
+
+    def row_count(self, source: Source) -> int | None:
+        # DuckDB answers count(*) of Parquet from the footers, without pyarrow.
+        if source.format != "parquet":
+            return None
+        try:
+            return int(self.raw.execute(f'SELECT count(*) FROM "{self.register(source)}"').fetchone()[0])  # noqa: S608
+        except Exception:  # unreadable footer: the scan will report it properly
+            return None
 
     def batches(self, expr: ibis.Table, chunk_size: int = 65536) -> Iterator[pa.RecordBatch]:
         reader = self.raw.sql(self.sql(expr)).to_arrow_reader(chunk_size)
@@ -393,6 +415,12 @@ class DuckDBConnection(Connection):
         finally:
             if self._own_temp:
                 shutil.rmtree(self._own_temp, ignore_errors=True)
+
+
+def _fetch_rows(con: Any, sql: str) -> list[dict[str, Any]]:
+    cursor = con.execute(sql)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _duckdb_compiler() -> Any:

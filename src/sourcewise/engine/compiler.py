@@ -28,7 +28,6 @@ from sourcewise.engine.backends import (
     backend_label,
     connect,
     duplicates_sql,
-    parquet_row_count,
     resolve_sources,
     summary_sql,
 )
@@ -505,8 +504,9 @@ class Runner:
 
     def _query(self, what: str, expr: Any, prefetched: Any = None) -> list[dict[str, Any]]:
         t0 = time.perf_counter()
-        table = self.conn.take(prefetched) if prefetched is not None else None
-        rows = (table if table is not None else self.conn.to_arrow(expr)).to_pylist()
+        rows = self.conn.take(prefetched) if prefetched is not None else None
+        if rows is None:
+            rows = self.conn.rows(expr)
         self.progress(f"{what} ({time.perf_counter() - t0:.2f}s)")
         return rows
 
@@ -635,7 +635,7 @@ class Runner:
     def _summary(self, what: str, expr: Any, items: list[tuple[str, str | None, tuple[str, ...]]]) -> dict[str, Any]:
         assert isinstance(self.conn, DuckDBConnection)
         t0 = time.perf_counter()
-        row = self.conn.run_sql(summary_sql(self.conn.sql(expr), items, self.sample)).to_pylist()[0]
+        row = self.conn.run_sql(summary_sql(self.conn.sql(expr), items, self.sample))[0]
         self.progress(f"{what} ({time.perf_counter() - t0:.2f}s)")
         return row
 
@@ -781,8 +781,7 @@ class Runner:
                 self._error(live, self._read_error(dataset, exc))
                 return
         else:
-            if source.format == "parquet":
-                total = parquet_row_count(source.files)
+            total = self.conn.row_count(source)
             if total is None:
                 try:
                     total = int(self._query(f"{dataset}: row count", t.aggregate(__n=t.count()))[0]["__n"])
