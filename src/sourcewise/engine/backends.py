@@ -383,11 +383,12 @@ class DuckDBConnection(Connection):
         return _fetch_rows(self.raw, sql)
 
     def row_count(self, source: Source) -> int | None:
-        # DuckDB answers count(*) of Parquet from the footers, without pyarrow.
+        # DuckDB answers count(*) of Parquet from the footers, without pyarrow. fetchall, not
+        # fetchone: DuckDB 2 refuses other work while a result is not fetched to its end.
         if source.format != "parquet":
             return None
         try:
-            return int(self.raw.execute(f'SELECT count(*) FROM "{self.register(source)}"').fetchone()[0])  # noqa: S608
+            return int(self.raw.execute(f'SELECT count(*) FROM "{self.register(source)}"').fetchall()[0][0])  # noqa: S608
         except Exception:  # unreadable footer: the scan will report it properly
             return None
 
@@ -495,12 +496,13 @@ def duplicates_sql(view: str, cols: tuple[str, ...], sample: int) -> str:
 
 
 def summary_sql(inner: str, items: list[tuple[str, str | None, tuple[str, ...]]], sample: int) -> str:
-    """Counts and first key values of failing rows, in one aggregate over `inner` (a query).
+    """Counts and first failing rows, in one aggregate over `inner` (a query).
 
-    Each item is (output name, flag column or None for every row, key columns): without key
-    columns the output is the row count; with them it is a list of up to `sample` key
-    values (the smallest, so samples are stable), as structs whose fields are the key
-    columns' positions. Only identifiers reach this SQL, each quoted.
+    Each item is (output name, flag column or None for every row, columns): without columns
+    the output is the count of rows; with them it is a list of up to `sample` rows, the
+    smallest by those columns in order (so samples are stable, and cost a bounded heap per
+    thread, however many rows fail), as structs whose fields k0, k1, ... are the columns.
+    Only identifiers reach this SQL, each quoted.
     """
     parts = []
     for out, flag, keys in items:
