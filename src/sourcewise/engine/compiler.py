@@ -4,9 +4,11 @@ Per dataset: one fused aggregate for every row-local check (lookups joined in), 
 query per distinct key set (duplicates; anti-joins for relationships, or one full outer
 join for a reconciliation checked both ways), one grouped aggregate per grouping. Only
 checks that failed get samples: unique, grouped and two-way reconciliations take theirs from
-the query that counted them, a one-way relationship from a LIMITed anti-join, and the
-row-local checks of a dataset share one UNION ALL of LIMITed branches. `--failures` exports stream every failing row: one pass for all row-local
-checks of a dataset, one per failed key-set check."""
+the query that counted them; a one-way relationship too on DuckDB (its first missing keys
+come with the count, `summary_sql`), elsewhere from a LIMITed anti-join; the row-local
+checks of a dataset share one UNION ALL of LIMITed branches. `--failures` exports stream
+every failing row: one pass for all row-local checks of a dataset, one per failed key-set
+check."""
 
 from __future__ import annotations
 
