@@ -104,3 +104,18 @@ def test_the_head_start_waits_for_the_columns_of_expressions(tmp_path: Path, mon
     with pytest.raises(SuiteError):
         run_suite(load_suite(suite), sample=3)
     assert started == []
+
+
+def test_a_unique_key_sample_needs_no_second_query(tmp_path: Path) -> None:
+    # The duplicates query already holds every sample column (the key): the sample repeats
+    # each duplicated key once per row that holds it, and no sample query runs.
+    suite = _write(tmp_path, [{"id": "k", "dataset": "d", "unique": ["k"]},
+                              {"id": "kg", "dataset": "d", "unique": ["k", "g"]}])
+    steps: list[str] = []
+    result = run_suite(load_suite(suite), sample=10, as_of="2026-11-22T07:00:00Z", progress=steps.append)
+    assert sorted(result.check("k").sample, key=lambda r: (r["k"] is not None, r["k"] or 0)) == (
+        [{"k": None}] * 2 + [{"k": 7}] * 3)
+    kg = result.check("kg").sample
+    assert sorted(kg, key=lambda r: (r["k"] is not None, r["k"] or 0)) == (
+        [{"k": None, "g": None}] * 2 + [{"k": 7, "g": 1}] * 3)
+    assert not any(": sample for" in s for s in steps)

@@ -891,7 +891,14 @@ class Runner:
             if failed and n and rows:
                 match = self._key_match(t, key_cols, [tuple(row[col] for col in key_cols) for row in rows])
                 for c in failed:
-                    self._sample_query(dataset, c, t.filter(match))
+                    cols = self.sample_columns(c, dataset)
+                    if set(cols) <= set(key_cols):
+                        # The sample shows only key columns (the usual `unique` on the
+                        # dataset's key): each duplicated key, once per row that holds it.
+                        sample = [{col: row[col] for col in cols} for row in rows for _ in range(int(row["__c"]))]
+                        self.results[c.id].sample = sample[:n]
+                    else:
+                        self._sample_query(dataset, c, t.filter(match))
             if failed and self.failures_dir is not None:
                 right = dup.select(**{f"__u_{i}": dup[col] for i, col in enumerate(key_cols)})
                 rows_expr = t.semi_join(right, [t[col].identical_to(right[f"__u_{i}"]) for i, col in enumerate(key_cols)])
