@@ -99,6 +99,9 @@ def timed_run(command: list[str], timeout_s: float) -> dict:
     return {
         "wall_s": wall,
         "peak_rss_mb": usage.ru_maxrss / 1024,  # Linux reports KiB
+        # CPU seconds of the process and its threads: steadier than wall time when other
+        # work shares the cores, and the cost that a loaded machine would feel.
+        "cpu_s": usage.ru_utime + usage.ru_stime,
         "exit_code": proc.returncode,
         "timed_out": timed_out.is_set(),
         "stderr_tail": out.get("stderr", b"").decode(errors="replace")[-2000:],
@@ -154,7 +157,8 @@ def run_rounds(tools: list[Tool], expected: dict, warmup: bool) -> None:
                     f"{len(result['mismatches'])} count differences"
                     if result.get("mismatches") else "counts exact")
                 print(f"  {tool.label:<38} {tag:<10} {result['wall_s']:8.2f} s "
-                      f"{result['peak_rss_mb']:8.0f} MB  {note}", file=sys.stderr, flush=True)
+                      f"{result['cpu_s']:6.2f} s CPU {result['peak_rss_mb']:8.0f} MB  {note}",
+                      file=sys.stderr, flush=True)
                 if result.get("error"):
                     tool.problems.append(f"{tag}: {result['error']}")
                     tool.unavailable = f"failed: {result['error']}"  # stop timing a broken tool
@@ -266,6 +270,7 @@ def build_tools(args: argparse.Namespace, data: Path, expected_doc: dict) -> lis
 def summarise(tools: list[Tool]) -> list[dict]:
     base = next((t for t in tools if t.name == "handwritten" and t.runs), None)
     base_median = statistics.median(r["wall_s"] for r in base.runs) if base else None
+    base_cpu = statistics.median(r["cpu_s"] for r in base.runs) if base else None
     rows = []
     for tool in tools:
         if not tool.runs:
@@ -279,6 +284,9 @@ def summarise(tools: list[Tool]) -> list[dict]:
             "median_s": median, "min_s": min(walls), "max_s": max(walls),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in tool.runs),
             "ratio": median / base_median if base_median else None,
+            "median_cpu_s": statistics.median(r["cpu_s"] for r in tool.runs),
+            "cpu_ratio": (statistics.median(r["cpu_s"] for r in tool.runs) / base_cpu
+                          if base_cpu else None),
             "counts": ("exact" if not tool.problems else
                        ("WRONG" if tool.exact else "differ")) if tool.name != "bare" else "-",
             "problems": tool.problems, "details": tool.details,
@@ -301,18 +309,21 @@ def markdown_section(meta: dict, rows: list[dict], expected_doc: dict) -> str:
         f"{lay['campaigns']}, customers {lay['customers']:,}; Parquet "
         f"{meta['data_mb']:,.0f} MB. 15 checks and 3 reconciliations (bench/suite.yaml).",
         "",
-        "| tool | runs | median wall | min | max | peak RSS | vs hand-written | counts |",
-        "|---|---|---|---|---|---|---|---|",
+        "| tool | runs | median wall | min | max | median CPU | peak RSS | vs hand-written"
+        " (wall, CPU) | counts |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         if "median_s" not in row:
-            lines.append(f"| {row['tool']} | 0 | not run: {row['status']} | | | | | |")
+            lines.append(f"| {row['tool']} | 0 | not run: {row['status']} | | | | | | |")
             continue
         ratio = f"{row['ratio']:.2f}x" if row["ratio"] is not None else "-"
+        if row.get("cpu_ratio") is not None:
+            ratio += f", {row['cpu_ratio']:.2f}x"
         lines.append(
             f"| {row['tool']} | {row['runs']} | {row['median_s']:.2f} s | {row['min_s']:.2f} s"
-            f" | {row['max_s']:.2f} s | {row['peak_rss_mb'] / 1024:.2f} GB | {ratio}"
-            f" | {row['counts']} |")
+            f" | {row['max_s']:.2f} s | {row['median_cpu_s']:.2f} s"
+            f" | {row['peak_rss_mb'] / 1024:.2f} GB | {ratio} | {row['counts']} |")
     lines.append("")
     notes = [r for r in rows if r.get("problems")]
     if notes:

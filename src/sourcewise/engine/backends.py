@@ -30,6 +30,7 @@ import glob
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -200,6 +201,14 @@ class Connection:
     def to_arrow(self, expr: ibis.Expr) -> pa.Table:
         return self.con.to_pyarrow(expr)
 
+    def rows(self, expr: ibis.Expr) -> list[dict[str, Any]]:
+        """A (small) result as one dict per row."""
+        return self.to_arrow(expr).to_pylist()
+
+    def row_count(self, source: Source) -> int | None:
+        """Rows of a dataset from metadata alone, or None when that needs a scan."""
+        return parquet_row_count(source.files) if source.format == "parquet" else None
+
     def batches(self, expr: ibis.Table, chunk_size: int = 65536) -> Iterator[pa.RecordBatch]:
         reader = self.con.to_pyarrow_batches(expr, chunk_size=chunk_size)
         try:
@@ -209,8 +218,8 @@ class Connection:
             if close is not None:
                 close()
 
-    def take(self, key: Any) -> pa.Table | None:
-        """A result that the connection computed ahead (see DuckDBConnection.prefetch)."""
+    def take(self, key: Any) -> list[dict[str, Any]] | None:
+        """Rows that the connection computed ahead (see DuckDBConnection.prefetch)."""
         return None
 
     def close(self) -> None:
@@ -220,9 +229,10 @@ class Connection:
 class DuckDBConnection(Connection):
     """In-process DuckDB with a memory limit and a spill directory.
 
-    The raw DuckDB connection opens at once; Ibis's DuckDB backend (most of a second to
-    import) is attached on first use, so that queries written without Ibis (`prefetch`)
-    run on a cursor while it imports.
+    The raw DuckDB connection runs everything. Ibis builds the expressions over unbound
+    tables typed from one DESCRIBE per view, and its DuckDB compiler turns them into SQL;
+    Ibis's DuckDB backend is never attached. Queries written without Ibis (`prefetch`)
+    run on a cursor while Ibis imports.
     """
 
     name = "duckdb"
@@ -242,6 +252,7 @@ class DuckDBConnection(Connection):
         self._session(self.raw)
         self._ibis: Any = None
         self._views: set[str] = set()
+        self._described: dict[str, list[tuple[str, str, bool]]] = {}
         self._prefetched: dict[Any, Any] = {}  # key -> concurrent.futures.Future
         self._pool: Any = None
         self._cursors: list[Any] = []
@@ -254,9 +265,9 @@ class DuckDBConnection(Connection):
 
     @property
     def con(self) -> Any:  # type: ignore[override]
+        """Ibis's DuckDB backend on the same connection. The run itself never needs it (tables
+        are unbound Ibis tables compiled by `sql`); kept for callers that want Ibis's API."""
         if self._ibis is None:
-            # The Backend class directly: `ibis.duckdb` looks backends up through package
-            # metadata, which costs a noticeable part of a second at start-up.
             from ibis.backends.duckdb import Backend
 
             self._ibis = Backend.from_connection(self.raw)
@@ -287,8 +298,27 @@ class DuckDBConnection(Connection):
         self._views.add(view)
         return view
 
+    def describe(self, source: Source) -> list[tuple[str, str, bool]]:
+        """The view's (name, DuckDB type, nullable) from one DESCRIBE on the raw connection,
+        read once per run: a Parquet footer, or a CSV's sniffed header."""
+        view = self.register(source)
+        if view not in self._described:
+            rows = self.raw.execute(f'DESCRIBE "{view}"').fetchall()  # noqa: S608
+            self._described[view] = [(r[0], r[1], r[2] == "YES") for r in rows]
+        return self._described[view]
+
     def table(self, source: Source) -> ibis.Table:
-        return self.con.table(self.register(source))
+        """An unbound Ibis table over the dataset's view, typed from `describe`.
+
+        No Ibis backend is attached: `sql` compiles with Ibis's DuckDB compiler alone and
+        the raw connection runs the SQL, which saves importing and attaching the backend
+        and a second DESCRIBE per view through it (and its deprecated Arrow fetch).
+        """
+        import ibis
+
+        mapper = _duckdb_compiler().type_mapper
+        schema = {name: mapper.from_string(typ, nullable=nullable) for name, typ, nullable in self.describe(source)}
+        return ibis.table(schema, name=_view_name(source.dataset))
 
     def raw_columns(self, sources: Mapping[str, Source]) -> dict[str, dict[str, str]] | None:
         """Each Parquet dataset's columns and contract types from its footer, without Ibis;
@@ -298,8 +328,7 @@ class DuckDBConnection(Connection):
         out: dict[str, dict[str, str]] = {}
         try:
             for name, source in sources.items():
-                rows = self.raw.execute(f'DESCRIBE "{self.register(source)}"').fetchall()  # noqa: S608
-                out[name] = {row[0]: _duckdb_type_name(row[1]) for row in rows}
+                out[name] = {col: _duckdb_type_name(typ) for col, typ, _ in self.describe(source)}
         except Exception:  # an unreadable footer is reported by the normal path
             return None
         return out
@@ -327,9 +356,9 @@ class DuckDBConnection(Connection):
             self._cursors.append(cursor)
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sourcewise-prefetch")
         cursor = self._cursors[0]
-        self._prefetched[key] = self._pool.submit(lambda: cursor.sql(sql).to_arrow_table())
+        self._prefetched[key] = self._pool.submit(_fetch_rows, cursor, sql)
 
-    def take(self, key: Any) -> pa.Table | None:
+    def take(self, key: Any) -> list[dict[str, Any]] | None:
         """A prefetched result (raising its error), or None if it was not prefetched."""
         future = self._prefetched.pop(key, None)
         return None if future is None else future.result()
@@ -337,10 +366,31 @@ class DuckDBConnection(Connection):
     # Ibis compiles; DuckDB runs the SQL and hands back Arrow directly. This skips Ibis's
     # result conversion, which imports pandas (most of a second) and buffers batches.
     def sql(self, expr: ibis.Expr) -> str:
-        return str(self.con.compile(expr))
+        import sqlglot
+
+        query = _duckdb_compiler().to_sqlglot(expr)
+        return query.sql(dialect="duckdb", copy=False, unsupported_level=sqlglot.ErrorLevel.RAISE)
 
     def to_arrow(self, expr: ibis.Expr) -> pa.Table:
         return self.raw.sql(self.sql(expr)).to_arrow_table()
+
+    def rows(self, expr: ibis.Expr) -> list[dict[str, Any]]:
+        # Python objects straight from DuckDB: Arrow (and so pyarrow's import, a few tenths
+        # of a second) is needed only to stream --failures exports.
+        return _fetch_rows(self.raw, self.sql(expr))
+
+    def run_sql(self, sql: str) -> list[dict[str, Any]]:
+        return _fetch_rows(self.raw, sql)
+
+    def row_count(self, source: Source) -> int | None:
+        # DuckDB answers count(*) of Parquet from the footers, without pyarrow. fetchall, not
+        # fetchone: DuckDB 2 refuses other work while a result is not fetched to its end.
+        if source.format != "parquet":
+            return None
+        try:
+            return int(self.raw.execute(f'SELECT count(*) FROM "{self.register(source)}"').fetchall()[0][0])  # noqa: S608
+        except Exception:  # unreadable footer: the scan will report it properly
+            return None
 
     def batches(self, expr: ibis.Table, chunk_size: int = 65536) -> Iterator[pa.RecordBatch]:
         reader = self.raw.sql(self.sql(expr)).to_arrow_reader(chunk_size)
@@ -362,13 +412,49 @@ class DuckDBConnection(Connection):
                 for cursor in self._cursors:
                     with contextlib.suppress(Exception):
                         cursor.close()
-            if self._ibis is not None:
-                self._ibis.disconnect()
-            else:
-                self.raw.close()
+            self.raw.close()
         finally:
             if self._own_temp:
                 shutil.rmtree(self._own_temp, ignore_errors=True)
+
+
+def _fetch_rows(con: Any, sql: str) -> list[dict[str, Any]]:
+    cursor = con.execute(sql)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _duckdb_compiler() -> Any:
+    """Ibis's DuckDB SQL compiler, without the backend around it.
+
+    The package `ibis.backends.sql.compilers` imports all twenty of Ibis's compilers, and
+    with them as many sqlglot dialects (0.1 to 0.15 s of start-up on 2 cores). When nothing
+    has imported it yet, the package is registered without running its `__init__`, so only
+    the DuckDB compiler loads; the first attribute another backend asks of the package
+    (`from ibis.backends.sql.compilers import PostgresCompiler`) runs the real `__init__`.
+    """
+    name = "ibis.backends.sql.compilers"
+    if name not in sys.modules:
+        import importlib.util
+
+        import ibis.backends.sql
+
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            package = importlib.util.module_from_spec(spec)
+            loader = spec.loader
+
+            def complete(attr: str) -> Any:
+                package.__dict__.pop("__getattr__", None)
+                loader.exec_module(package)
+                return getattr(package, attr)
+
+            package.__getattr__ = complete  # type: ignore[attr-defined]
+            sys.modules[name] = package
+            ibis.backends.sql.compilers = package  # type: ignore[attr-defined]
+    from ibis.backends.sql.compilers.duckdb import compiler
+
+    return compiler
 
 
 def _duckdb_type_name(typ: str) -> str:
@@ -407,6 +493,26 @@ def duplicates_sql(view: str, cols: tuple[str, ...], sample: int) -> str:
             f"FROM ({inner}) AS d LIMIT {int(sample)}"
         )
     return f'SELECT sum("__c") AS "__rows", count(*) AS "__keys" FROM ({inner}) AS d'  # noqa: S608
+
+
+def summary_sql(inner: str, items: list[tuple[str, str | None, tuple[str, ...]]], sample: int) -> str:
+    """Counts and first failing rows, in one aggregate over `inner` (a query).
+
+    Each item is (output name, flag column or None for every row, columns): without columns
+    the output is the count of rows; with them it is a list of up to `sample` rows, the
+    smallest by those columns in order (so samples are stable, and cost a bounded heap per
+    thread, however many rows fail), as structs whose fields k0, k1, ... are the columns.
+    Only identifiers reach this SQL, each quoted.
+    """
+    parts = []
+    for out, flag, keys in items:
+        where = f" FILTER (WHERE {_ident(flag)})" if flag else ""
+        if keys:
+            struct = "{" + ", ".join(f"'k{i}': {_ident(k)}" for i, k in enumerate(keys)) + "}"
+            parts.append(f"min({struct}, {int(sample)}){where} AS {_ident(out)}")
+        else:
+            parts.append(f"count(*){where} AS {_ident(out)}")
+    return f"SELECT {', '.join(parts)} FROM ({inner}) AS \"__q\""  # noqa: S608
 
 
 def _ident(name: str) -> str:
