@@ -292,3 +292,94 @@ def test_new_check_is_added_to_the_feed_in_one_action(world, incident, monkeypat
     assert calls[0]["feed_name"] == "contacts" and calls[0]["check"]["dataset"] == "contacts"
     with pytest.raises(ValidationError, match="already added"):
         services.control_apply_check(actor=world.buyer.member, control=control)
+
+
+# One failure, one incident (several checks of one run).
+
+
+def _failures(*names, customers=None):
+    return [services.Failure(check_name=name, label=f"Check {name}", summary=f"{name} failed",
+                             affected_customers=(customers or {}).get(name, [f"{name}-1"]), failing_rows=2)
+            for name in names]
+
+
+def test_the_failed_checks_of_one_run_open_one_incident(world, plan):
+    incidents = services.incident_record_failures(
+        engagement=world.engagement, feed_name="contacts", feed_label="Daily contacts",
+        failures=_failures("a", "b", customers={"a": ["C-1", "C-2"], "b": ["C-2", "C-3"]}))
+    assert len(incidents) == 1
+    incident = incidents[0]
+    assert Incident.objects.count() == 1
+    assert incident.title == "2 checks failed on Daily contacts: Check a; Check b"
+    assert sorted(incident.affected_customers) == ["C-1", "C-2", "C-3"] and incident.failing_rows == 4
+    assert [(c.check_name, c.label, c.open) for c in incident.checks.all()] == [
+        ("a", "Check a", True), ("b", "Check b", True)]
+    assert [e.text.split(" failed")[0] for e in incident.timeline.filter(kind="check")] == ["Check a", "Check b"]
+    # A later failure of either check adds to it; a check no incident follows opens a new one.
+    later = services.incident_record_failures(engagement=world.engagement, feed_name="contacts",
+                                              failures=_failures("b", "c"))
+    assert later[0].pk == incident.pk and later[1].pk != incident.pk
+    incident.refresh_from_db()
+    assert "b-1" in incident.affected_customers and incident.timeline.filter(kind="failure").count() == 1
+    assert later[1].checks.get().check_name == "c"
+
+
+def test_the_database_keeps_one_open_incident_per_check(world, plan):
+    from django.db import IntegrityError, transaction
+
+    from sourcewise.resilience.models import IncidentCheck
+
+    first = services.incident_record_failures(engagement=world.engagement, feed_name="contacts",
+                                              failures=_failures("a"))[0]
+    other = services.incident_open(actor=world.buyer.member, engagement=world.engagement, title="By hand")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        IncidentCheck.objects.create(incident=other, engagement=world.engagement, check_name="a")
+    assert IncidentCheck.objects.get(check_name="a").incident == first
+
+
+def test_closing_frees_the_checks_and_reopening_takes_them_back_or_says_who_has_them(world, plan):
+    first = services.incident_record_failures(engagement=world.engagement, feed_name="contacts",
+                                              failures=_failures("a", "b"))[0]
+    walk(world, first, "closed")
+    assert not first.checks.filter(open=True).exists()
+    services.incident_reopen(actor=world.buyer.member, incident=first, reason="It came back",
+                             expected_version=first.version)
+    assert first.checks.filter(open=True).count() == 2
+    _close_again(world, first)
+    assert not first.checks.filter(open=True).exists()
+    second = services.incident_record_failures(engagement=world.engagement, feed_name="contacts",
+                                               failures=_failures("b"))[0]
+    assert second.pk != first.pk
+    assert "same check (b)" in second.resembles.get(similar=first).reason
+    first.refresh_from_db()
+    with pytest.raises(ValidationError) as caught:
+        services.incident_reopen(actor=world.buyer.member, incident=first, reason="It came back",
+                                 expected_version=first.version)
+    message = caught.value.message_dict["status"][0]
+    assert f"Check b is followed by the open incident #{second.pk}" in message
+    first.refresh_from_db()
+    assert first.status == "closed" and not first.checks.filter(open=True).exists()
+
+
+def _close_again(world, incident):
+    """A reopened incident (root cause, option and control kept) walked back to closed."""
+    def v():
+        incident.refresh_from_db()
+        return incident.version
+
+    services.incident_decide(actor=world.buyer.manager, incident=incident, option=incident.options.first(),
+                             expected_version=v())
+    for to in ("remediating", "in_review"):
+        services.incident_advance(actor=world.provider.member, incident=incident, to=to, expected_version=v())
+    services.incident_sign_off(actor=world.buyer.manager, incident=incident, expected_version=v())
+    services.incident_close(actor=world.provider.manager, incident=incident, expected_version=v())
+
+
+def test_bad_failures_in_a_group_are_refused_naming_each(world):
+    with pytest.raises(ValidationError) as caught:
+        services.incident_record_failures(
+            engagement=world.engagement, feed_name="contacts",
+            failures=[*_failures("a"), services.Failure(check_name=" ", summary="", failing_rows=-1)])
+    assert set(caught.value.message_dict) == {"failures[1].check_name", "failures[1].summary",
+                                              "failures[1].failing_rows"}
+    assert not Incident.objects.exists()

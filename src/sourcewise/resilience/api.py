@@ -266,6 +266,13 @@ class LinkedFindingOut(Schema):
         return finding_customers_url(obj)
 
 
+class IncidentCheckOut(Schema):
+    check_name: str = Field(description="The check's id, or late_delivery:<feed slug> for late deliveries.")
+    label: str = Field(description="What people call the check.")
+    feed_name: str = Field(description="The feed's slug.")
+    open: bool = Field(description="True while this incident is the check's open incident.")
+
+
 class IncidentOut(Schema):
     id: int
     engagement_id: int
@@ -276,8 +283,9 @@ class IncidentOut(Schema):
     status: IncidentStatus
     severity: Literal["low", "medium", "high", "critical"]
     source: str
-    check_name: str
+    check_name: str = Field(description="The first check behind an incident opened from findings.")
     feed_name: str
+    checks: list[IncidentCheckOut] = Field(description="Every check whose failures this incident gathers.")
     affected_customers: list[str]
     failing_rows: int
     occurred_at: dt.datetime
@@ -286,6 +294,10 @@ class IncidentOut(Schema):
     solution_agreed_at: dt.datetime | None
     closed_at: dt.datetime | None
     version: int
+
+    @staticmethod
+    def resolve_checks(obj) -> list:
+        return list(obj.checks.all())
 
 
 class IncidentDetailOut(IncidentOut):

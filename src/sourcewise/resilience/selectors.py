@@ -35,7 +35,7 @@ def plan_get(*, user: Any, organization: Any = None, pk: Any) -> ResiliencePlan:
 def incident_list(*, user: Any, organization: Any = None) -> QuerySet[Incident]:
     return Incident.objects.visible_to(user, organization).select_related(
         "engagement", "engagement__buyer", "engagement__provider", "plan"
-    )
+    ).prefetch_related("checks")
 
 
 def incident_get(*, user: Any, organization: Any = None, pk: Any) -> Incident:

@@ -129,6 +129,7 @@ def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "options": list(incident.options.all()),
         "controls": list(incident.controls.all()),
         "findings": [(f, finding_customers_url(f)) for f in linked_findings(incident)],
+        "checks": list(incident.checks.all()),
         "detected_links": feed_links(engagement, [incident.feed_name]) if incident.feed_name else None,
     }
     context["tab"] = request.GET.get("tab", "incident")
