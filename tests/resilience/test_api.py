@@ -23,7 +23,7 @@ def api(client, world):
     return call
 
 
-def test_incident_story_through_the_api(world, api, plan):
+def test_incident_story_through_the_api(world, api, plan, contacts_feed):
     b, p = (world.buyer, world.buyer.organization), (world.provider, world.provider.organization)
     r = api(b[0].member, b[1], "POST", "/incidents", {
         "engagement_id": world.engagement.pk, "title": "Calls outside the targeted segments",
@@ -62,9 +62,10 @@ def test_incident_story_through_the_api(world, api, plan):
     version = r.json()["version"]
     r = api(p[0].member, p[1], "POST", f"/incidents/{iid}/controls", {
         "description": "Check targeting", "owner": "manager@dialwell.test", "due_on": "2030-01-01",
-        "kind": "new_check", "feed_name": "contacts",
+        "kind": "new_check", "feed": contacts_feed.pk,
         "check": {"dataset": "contacts", "not_null": ["segment_id"]}})
     assert r.status_code == 201 and r.json()["controls"][0]["check"]["not_null"] == ["segment_id"]
+    assert r.json()["controls"][0]["feed_name"] == "contacts"
     for to in ("remediating", "in_review"):
         r = api(p[0].member, p[1], "POST", f"/incidents/{iid}/advance", {"version": version, "to": to})
         version = r.json()["version"]
@@ -117,7 +118,8 @@ def test_plan_api_flags_a_plan_never_exercised(world, api):
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "provider_owner"]
 
 
-def test_exercise_gaps_controls_and_the_check_seam_through_the_api(world, api, plan, incident, monkeypatch):
+def test_exercise_gaps_controls_and_the_check_seam_through_the_api(world, api, plan, incident, monkeypatch,
+                                                                   contacts_feed):
     from sourcewise.resilience import services
 
     org = world.provider.organization
@@ -128,11 +130,30 @@ def test_exercise_gaps_controls_and_the_check_seam_through_the_api(world, api, p
     assert r.status_code == 201 and r.json()["last_exercised_on"] == "2026-03-01"
     r = api(world.provider.member, org, "POST", f"/incidents/{incident.pk}/controls", {
         "description": "Segment check", "owner": "manager@dialwell.test", "due_on": "2030-01-01",
-        "kind": "new_check", "feed_name": "contacts", "check": {"dataset": "contacts", "nonsense": 1}})
+        "kind": "new_check", "feed": "contacts", "check": {"dataset": "contacts", "nonsense": 1}})
     assert r.status_code == 422 and "unknown key 'nonsense'" in r.json()["detail"][0]["msg"]
+    # The feed by name: an unknown one is refused naming it and the engagement's feeds.
     r = api(world.provider.member, org, "POST", f"/incidents/{incident.pk}/controls", {
         "description": "Segment check", "owner": "manager@dialwell.test", "due_on": "2030-01-01",
-        "kind": "new_check", "feed_name": "contacts", "check": {"dataset": "contacts", "not_null": ["segment"]}})
+        "kind": "new_check", "feed": "Call recordings", "check": {"dataset": "contacts", "not_null": ["segment"]}})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "feed"]
+    assert "No feed \u201cCall recordings\u201d" in r.json()["detail"][0]["msg"]
+    assert "contacts (Contacts)" in r.json()["detail"][0]["msg"]
+    # Another engagement's feed, by id, is unknown here too (and not named).
+    from sourcewise.monitoring.models import Feed
+
+    # (the private engagement is only proposed: its feed is made directly)
+    private = Feed.objects.create(engagement=world.private_engagement, name="Private feed", slug="private")
+    r = api(world.provider.member, org, "POST", f"/incidents/{incident.pk}/controls", {
+        "description": "Segment check", "owner": "manager@dialwell.test", "due_on": "2030-01-01",
+        "kind": "new_check", "feed": private.pk, "check": {"dataset": "contacts", "not_null": ["segment"]}})
+    assert r.status_code == 422 and "Private feed" not in r.json()["detail"][0]["msg"]
+    assert not incident.controls.exists()
+    r = api(world.provider.member, org, "POST", f"/incidents/{incident.pk}/controls", {
+        "description": "Segment check", "owner": "manager@dialwell.test", "due_on": "2030-01-01",
+        "kind": "new_check", "feed": "Contacts", "check": {"dataset": "contacts", "not_null": ["segment"]}})
+    assert r.status_code == 201, r.content
     control_id = r.json()["controls"][0]["id"]
     monkeypatch.setattr(services, "check_applier", lambda **kw: f"Added to {kw['feed_name']}.")
     r = api(world.buyer.viewer, world.buyer.organization, "POST", f"/preventive-controls/{control_id}/apply-check")

@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from sourcewise.monitoring.models import Finding
 from sourcewise.resilience import findings as resilience_findings
 from sourcewise.resilience import services
-from sourcewise.resilience.models import Incident, IncidentFinding
+from sourcewise.resilience.models import Incident, IncidentFinding, PreventiveControl
 
 pytestmark = pytest.mark.django_db
 
@@ -197,11 +197,17 @@ def test_a_control_adds_its_check_to_the_feeds_suite_as_a_new_version(world, fee
 
 def test_applying_a_check_is_refused_clearly_and_changes_nothing(world, feeds):
     before = feeds.contacts.current_suite().number
-    unknown = _control(world, feed_name="contacts")
+    with pytest.raises(ValidationError) as caught:
+        _control(world, feed_name="contacts")
+    assert "No feed \u201ccontacts\u201d" in caught.value.message_dict["feed"][0]
+    assert "contact-log (Daily contact log)" in caught.value.message_dict["feed"][0]
+    # A feed renamed after the control named it is refused when the check is added.
+    unknown = _control(world)
+    PreventiveControl.objects.filter(pk=unknown.pk).update(feed_name="contacts")
+    unknown.refresh_from_db()
     with pytest.raises(ValidationError) as caught:
         services.control_apply_check(actor=world.buyer.member, control=unknown)
-    assert "No feed named \u201ccontacts\u201d" in caught.value.message_dict["feed_name"][0]
-    assert "contact-log (Daily contact log)" in caught.value.message_dict["feed_name"][0]
+    assert "No feed \u201ccontacts\u201d" in caught.value.message_dict["feed_name"][0]
     known = _control(world)
     with pytest.raises(ValidationError, match="Only Northwind"):
         services.control_apply_check(actor=world.provider.manager, control=known)

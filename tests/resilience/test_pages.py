@@ -177,3 +177,23 @@ def test_a_hand_reported_incident_can_name_its_scenario_and_is_linked_to_past_on
     latest = Incident.objects.order_by("-pk").first()
     assert latest.scenario == scenario and latest.resembles.get().reason == "same failure scenario"
     assert "same failure scenario" in client.get(second["Location"]).content.decode()
+
+
+def test_the_control_form_offers_the_engagements_feeds(world, login, incident, contacts_feed):
+    from sourcewise.monitoring.models import Feed
+
+    private = Feed.objects.create(engagement=world.private_engagement, name="Private feed", slug="private")
+    client = login(world.provider.member)
+    page = client.get(f"/incidents/{incident.pk}/").content.decode()
+    assert '<select name="feed"' in page and f'<option value="{contacts_feed.pk}">Contacts (contacts)</option>' in page
+    assert "Private feed" not in page
+    form = {"description": "Check the segment of every contact", "owner": world.provider.manager.pk,
+            "due_on": "2030-01-31", "kind": "new_check", "check": "{dataset: contacts, not_null: [segment_id]}"}
+    refused = client.post(f"/incidents/{incident.pk}/controls/", {**form, "feed": private.pk}, follow=True)
+    assert "Choose one of this engagement&#x27;s feeds" in refused.content.decode()
+    missing = client.post(f"/incidents/{incident.pk}/controls/", form, follow=True)
+    assert "Choose the feed whose suite gets the check." in missing.content.decode()
+    assert not incident.controls.exists()
+    client.post(f"/incidents/{incident.pk}/controls/", {**form, "feed": contacts_feed.pk})
+    control = incident.controls.get()
+    assert control.feed_name == "contacts" and control.check_spec["not_null"] == ["segment_id"]

@@ -274,7 +274,7 @@ def test_new_check_control_is_validated_by_the_engine(world, incident):
     assert not PreventiveControl.objects.exists()
 
 
-def test_new_check_is_added_to_the_feed_in_one_action(world, incident, monkeypatch):
+def test_new_check_is_added_to_the_feed_in_one_action(world, incident, monkeypatch, contacts_feed):
     calls = []
 
     def applier(**kwargs):
@@ -284,7 +284,7 @@ def test_new_check_is_added_to_the_feed_in_one_action(world, incident, monkeypat
     monkeypatch.setattr(services, "check_applier", applier)
     control = services.control_add(
         actor=world.provider.member, incident=incident, kind="new_check", description="Segment check",
-        owner=world.provider.manager, due_on=dt.date.today(), feed_name="contacts",
+        owner=world.provider.manager, due_on=dt.date.today(), feed=contacts_feed,
         check={"id": "contact_in_target_segment", "dataset": "contacts",
                "relationships": {"to": "targets", "columns": ["campaign_id", "customer_id"]}})
     applied = services.control_apply_check(actor=world.buyer.member, control=control)
@@ -292,6 +292,29 @@ def test_new_check_is_added_to_the_feed_in_one_action(world, incident, monkeypat
     assert calls[0]["feed_name"] == "contacts" and calls[0]["check"]["dataset"] == "contacts"
     with pytest.raises(ValidationError, match="already added"):
         services.control_apply_check(actor=world.buyer.member, control=control)
+
+
+def test_a_new_check_names_a_feed_of_the_engagement(world, incident, contacts_feed):
+    from sourcewise.monitoring.models import Feed
+
+    check = {"dataset": "contacts", "not_null": ["segment_id"]}
+    common = dict(actor=world.provider.member, incident=incident, kind="new_check", description="Segment check",
+                  owner=world.provider.manager, due_on=dt.date.today(), check=check)
+    with pytest.raises(ValidationError) as caught:
+        services.control_add(**common)
+    assert caught.value.message_dict["feed"] == ["Choose the feed whose suite gets the check."]
+    with pytest.raises(ValidationError) as caught:
+        services.control_add(**common, feed_name="recordings")
+    assert caught.value.message_dict["feed"] == [
+        "No feed \u201crecordings\u201d in this engagement (its feeds: contacts (Contacts))."]
+    # (the private engagement is only proposed: its feed is made directly)
+    private = Feed.objects.create(engagement=world.private_engagement, name="Private feed", slug="private")
+    with pytest.raises(ValidationError) as caught:
+        services.control_add(**common, feed=private)
+    assert "not one of this engagement's feeds" in caught.value.message_dict["feed"][0]
+    assert not PreventiveControl.objects.exists()
+    control = services.control_add(**common, feed_name="Contacts")
+    assert control.feed_name == "contacts"
 
 
 # One failure, one incident (several checks of one run).

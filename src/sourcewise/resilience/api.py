@@ -41,6 +41,21 @@ def _member(engagement, email: str | None, field: str) -> User | None:
     return user
 
 
+def _feed(request: HttpRequest, engagement, value: int | str | None):
+    """One of the engagement's monitoring feeds, by id, slug or name, through monitoring's selector."""
+    from sourcewise.monitoring.selectors import feed_list
+
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip()
+    feeds = list(feed_list(**_scope(request)).filter(engagement=engagement).order_by("pk"))
+    match = next((f for f in feeds if text.isdigit() and f.pk == int(text)), None) or next(
+        (f for f in feeds if text.lower() in (f.slug.lower(), f.name.lower())), None)
+    if match is None:
+        raise ValidationError({"feed": services.unknown_feed_message(engagement, value)})
+    return match
+
+
 # Schemas.
 
 
@@ -414,7 +429,9 @@ class ControlIn(InputSchema):
     owner: str = Field(description="Email of a member of either side.")
     due_on: dt.date
     kind: Literal["process", "new_check"] = "process"
-    feed_name: str = ""
+    feed: int | str | None = Field(
+        None, description="For a new check: one of the engagement's monitoring feeds, by id, slug or name.")
+    feed_name: str = Field("", description="Older spelling of `feed` (slug or name).")
     check: dict[str, Any] | None = Field(None, description="For a new check: the check in the suite format.")
 
 
@@ -631,7 +648,8 @@ def add_control(request: HttpRequest, incident_id: int, payload: ControlIn):
     services.control_add(
         actor=request.user, organization=request.organization, incident=incident,
         description=payload.description, owner=_member(incident.engagement, payload.owner, "owner"),
-        due_on=payload.due_on, kind=payload.kind, feed_name=payload.feed_name, check=payload.check)
+        due_on=payload.due_on, kind=payload.kind, check=payload.check,
+        feed=_feed(request, incident.engagement, payload.feed if payload.feed not in (None, "") else payload.feed_name))
     return Status(201, _detail(request, incident_id))
 
 

@@ -947,10 +947,16 @@ def control_add(
     due_on: dt.date | None,
     organization: Organization | None = None,
     kind: str = PreventiveControl.Kind.PROCESS,
+    feed: Any = None,
     feed_name: str = "",
     check: dict[str, Any] | str | None = None,
 ) -> PreventiveControl:
-    """A preventive control with owner and due date; a "new check" carries a validated check."""
+    """A preventive control with owner and due date; a "new check" carries a validated check.
+
+    A new check names one of the engagement's monitoring feeds: `feed` (a Feed the caller
+    fetched through monitoring's scoped selectors) or `feed_name` (its slug or name). An
+    unknown feed is refused, naming it and the engagement's feeds.
+    """
     incident = _locked(incident)
     engagement = incident.engagement
     membership = _writer(actor, engagement, organization)
@@ -965,7 +971,15 @@ def control_add(
         errors["kind"] = "A control is a process change or a new check."
     spec = None
     if kind == PreventiveControl.Kind.NEW_CHECK:
-        feed_name = _text(feed_name, "feed_name", "Name the feed whose suite gets the check.", errors, 200)
+        if feed is not None and feed.engagement_id != engagement.pk:
+            errors["feed"] = f"The feed \u201c{feed.name}\u201d is not one of this engagement's feeds."
+        elif feed is None and not (feed_name or "").strip():
+            errors["feed"] = "Choose the feed whose suite gets the check."
+        elif feed is None:
+            feed = feed_for(engagement, feed_name)
+            if feed is None:
+                errors["feed"] = unknown_feed_message(engagement, feed_name)
+        feed_name = feed.slug if feed is not None and "feed" not in errors else ""
         if check in (None, "", {}):
             errors["check"] = "Write the check in the suite format, e.g. {dataset: contacts, not_null: [customer_id]}."
         else:
@@ -1008,6 +1022,13 @@ def feed_for(engagement: Engagement, name: str):
     return None
 
 
+def unknown_feed_message(engagement: Engagement, name: Any) -> str:
+    from sourcewise.monitoring.models import Feed
+
+    known = ", ".join(f"{f.slug} ({f.name})" for f in Feed.objects.filter(engagement=engagement)) or "none yet"
+    return f"No feed \u201c{name}\u201d in this engagement (its feeds: {known})."
+
+
 def _default_applier(*, actor: User, organization: Organization, engagement: Engagement,
                      feed_name: str, check: dict[str, Any]) -> str:
     """Add the check to the feed's suite through monitoring's `suite_add_check` (a new version).
@@ -1017,13 +1038,11 @@ def _default_applier(*, actor: User, organization: Organization, engagement: Eng
     the reason and nothing changes.
     """
     from sourcewise.monitoring import services as monitoring
-    from sourcewise.monitoring.models import Feed
 
     feed = feed_for(engagement, feed_name)
     if feed is None:
-        known = ", ".join(f"{f.slug} ({f.name})" for f in Feed.objects.filter(engagement=engagement)) or "none yet"
-        raise ValidationError({"feed_name": f"No feed named \u201c{feed_name}\u201d in this engagement "
-                                            f"(its feeds: {known})."})
+        # The feed was renamed or removed since the control named it.
+        raise ValidationError({"feed_name": unknown_feed_message(engagement, feed_name)})
     if organization.pk != engagement.buyer_id:
         raise ValidationError(f"Only {engagement.buyer}'s side edits the suite of {feed.name}: "
                               f"a member of {engagement.buyer} adds this check.")

@@ -99,6 +99,13 @@ def incident_new(request: HttpRequest) -> HttpResponse:
                                                     "cancel": "incidents"}, status=status)
 
 
+def _feeds(request: HttpRequest):
+    """The monitoring feeds the user sees (a control's new check goes into one of them)."""
+    from sourcewise.monitoring.selectors import feed_list
+
+    return feed_list(**_scope(request))
+
+
 def _role_facts(request: HttpRequest, engagement: Engagement) -> dict[str, Any]:
     membership = membership_of(request.user, request.organization)
     role = membership.role if membership else None
@@ -125,7 +132,7 @@ def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "acknowledge_form": forms.AcknowledgeForm(initial={"version": incident.version}, auto_id="ack_%s"),
         "cause_form": forms.CauseForm(auto_id="cause_%s"),
         "option_form": forms.OptionForm(auto_id="option_%s"),
-        "control_form": forms.ControlForm(engagement=engagement, auto_id="control_%s"),
+        "control_form": forms.ControlForm(engagement=engagement, feeds=_feeds(request), auto_id="control_%s"),
         "options": list(incident.options.all()),
         "controls": list(incident.controls.all()),
         "findings": [(f, finding_customers_url(f)) for f in linked_findings(incident)],
@@ -266,7 +273,7 @@ def incident_control(request: HttpRequest, pk: int) -> HttpResponse:
     incident = _incident(request, pk)
 
     def action():
-        data = _valid(forms.ControlForm(request.POST, engagement=incident.engagement))
+        data = _valid(forms.ControlForm(request.POST, engagement=incident.engagement, feeds=_feeds(request)))
         check = data["check"].strip() or None
         if check:
             try:
@@ -275,7 +282,7 @@ def incident_control(request: HttpRequest, pk: int) -> HttpResponse:
                 raise ValidationError({"check": f"The check is not valid YAML: {' '.join(str(exc).split())}"}) from None
         services.control_add(actor=request.user, organization=request.organization, incident=incident,
                              description=data["description"], owner=data["owner"], due_on=data["due_on"],
-                             kind=data["kind"], feed_name=data["feed_name"], check=check)
+                             kind=data["kind"], feed=data["feed"], check=check)
 
     return _act(request, incident.get_absolute_url(), action, "Preventive control added.")
 
