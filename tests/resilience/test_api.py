@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -219,3 +220,36 @@ def test_the_openapi_document_lists_the_resilience_routes(client):
         "/api/v1/incidents/{incident_id}/postmortem": {"get"},
     }
     assert "409" in paths["/api/v1/incidents/{incident_id}"]["patch"]["responses"]
+
+
+def test_scenarios_and_exercises_are_edited_and_deleted_through_the_api(world, api, plan):
+    from sourcewise.resilience import services
+
+    scenario = plan.scenarios.get()
+    buyer, org = world.buyer.member, world.buyer.organization
+    r = api(buyer, org, "PATCH", f"/resilience/scenarios/{scenario.pk}",
+            {"version": 1, "title": "Stale segments", "provider_owner": "member@dialwell.test"})
+    assert r.status_code == 200, r.content
+    assert r.json()["title"] == "Stale segments" and r.json()["version"] == 2
+    assert r.json()["provider_owner"] == "member@dialwell.test"
+    r = api(buyer, org, "PATCH", f"/resilience/scenarios/{scenario.pk}", {"version": 1, "title": "Mine"})
+    assert r.status_code == 409 and "now version 2" in r.json()["detail"]
+    r = api(buyer, org, "PATCH", f"/resilience/scenarios/{scenario.pk}",
+            {"version": 2, "buyer_owner": "member@dialwell.test"})
+    assert r.status_code == 422 and "not a member of Northwind" in r.json()["detail"][0]["msg"]
+    services.incident_open(actor=buyer, engagement=world.engagement, title="It failed", scenario=scenario)
+    r = api(buyer, org, "DELETE", f"/resilience/scenarios/{scenario.pk}")
+    assert r.status_code == 422 and "1 incident refers to this scenario" in r.content.decode()
+    assert api(world.outsider.manager, world.outsider.organization, "DELETE",
+               f"/resilience/scenarios/{scenario.pk}").status_code == 404
+    exercise = services.exercise_record(actor=buyer, plan=plan, held_on=dt.date(2026, 3, 1), result="passed")
+    r = api(world.provider.member, world.provider.organization, "PATCH", f"/resilience/exercises/{exercise.pk}",
+            {"version": 1, "result": "partial", "notes": "Slow start"})
+    assert r.status_code == 200 and (r.json()["result"], r.json()["version"]) == ("partial", 2)
+    r = api(buyer, org, "PATCH", f"/resilience/exercises/{exercise.pk}", {"version": 1, "notes": "x"})
+    assert r.status_code == 409
+    assert api(world.buyer.viewer, org, "DELETE", f"/resilience/exercises/{exercise.pk}").status_code == 403
+    r = api(buyer, org, "DELETE", f"/resilience/exercises/{exercise.pk}?version=2")
+    assert r.status_code == 204 and not plan.exercises.exists()
+    r = api(buyer, org, "GET", f"/resilience/plans/{plan.pk}")
+    assert r.json()["scenarios"][0]["version"] == 2

@@ -406,3 +406,80 @@ def test_bad_failures_in_a_group_are_refused_naming_each(world):
     assert set(caught.value.message_dict) == {"failures[1].check_name", "failures[1].summary",
                                               "failures[1].failing_rows"}
     assert not Incident.objects.exists()
+
+
+# Scenarios and exercises: edited with a version check, deleted only when nothing depends on them.
+
+
+def test_a_scenario_is_edited_with_a_version_check_and_audited(world, plan):
+    scenario = plan.scenarios.get()
+    edited = services.scenario_update(actor=world.buyer.member, scenario=scenario, expected_version=1,
+                                      title="The segment file arrives stale", detected_by_checks="a, b")
+    assert (edited.title, edited.detected_by_checks, edited.version) == ("The segment file arrives stale",
+                                                                         ["a", "b"], 2)
+    event = AuditEvent.objects.filter(action="resilience.scenario_update").get()
+    assert event.changes["title"]["after"] == "The segment file arrives stale"
+    with pytest.raises(Conflict, match="now version 2, you had 1"):
+        services.scenario_update(actor=world.provider.member, scenario=scenario, expected_version=1,
+                                 title="Theirs")
+    with pytest.raises(ValidationError) as caught:
+        services.scenario_update(actor=world.provider.member, scenario=scenario, expected_version=2,
+                                 title=" ", buyer_owner=world.provider.member, plan=None)
+    assert set(caught.value.message_dict) == {"plan"}
+    with pytest.raises(ValidationError) as caught:
+        services.scenario_update(actor=world.provider.member, scenario=scenario, expected_version=2,
+                                 title=" ", buyer_owner=world.provider.member)
+    assert set(caught.value.message_dict) == {"title", "buyer_owner"}
+    for outsider in (world.buyer.viewer, world.outsider.manager):
+        with pytest.raises(PermissionDenied):
+            services.scenario_update(actor=outsider, scenario=scenario, expected_version=2, title="x")
+        with pytest.raises(PermissionDenied):
+            services.scenario_delete(actor=outsider, scenario=scenario)
+    scenario.refresh_from_db()
+    assert scenario.title == "The segment file arrives stale" and scenario.version == 2
+
+
+def test_a_scenario_incidents_refer_to_is_kept_and_the_reason_given(world, plan):
+    scenario = plan.scenarios.get()
+    for title in ("First", "Second"):
+        services.incident_open(actor=world.buyer.member, engagement=world.engagement, title=title,
+                               scenario=scenario)
+    with pytest.raises(ValidationError, match="2 incidents refer to this scenario"):
+        services.scenario_delete(actor=world.buyer.member, scenario=scenario)
+    assert plan.scenarios.count() == 1
+    other = services.scenario_add(
+        actor=world.provider.member, plan=plan, title="The dialler goes down", detected_by_feeds="contacts",
+        detected_by_checks="calls_made", response_steps="Switch to the backup dialler",
+        buyer_owner=world.buyer.manager, provider_owner=world.provider.manager)
+    with pytest.raises(Conflict):
+        services.scenario_delete(actor=world.provider.member, scenario=other, expected_version=5)
+    services.scenario_delete(actor=world.provider.member, scenario=other, expected_version=1)
+    assert list(plan.scenarios.all()) == [scenario]
+    event = AuditEvent.objects.filter(action="resilience.scenario_delete").get()
+    assert event.changes["title"]["before"] == "The dialler goes down" and event.object_id == str(other.pk)
+
+
+def test_an_exercise_is_edited_and_deleted_unless_its_gaps_became_actions(world, plan):
+    day = timezone.localdate() - dt.timedelta(days=10)
+    plain = services.exercise_record(actor=world.buyer.member, plan=plan, held_on=day, result="passed")
+    edited = services.exercise_update(actor=world.provider.member, exercise=plain, expected_version=1,
+                                      result="partial", notes="The backup took an hour")
+    assert (edited.result, edited.notes, edited.version) == ("partial", "The backup took an hour", 2)
+    with pytest.raises(Conflict):
+        services.exercise_update(actor=world.buyer.member, exercise=plain, expected_version=1, notes="x")
+    with pytest.raises(ValidationError) as caught:
+        services.exercise_update(actor=world.buyer.member, exercise=plain, expected_version=2,
+                                 held_on=timezone.localdate() + dt.timedelta(days=1), result="great")
+    assert set(caught.value.message_dict) == {"held_on", "result"}
+    with_gaps = services.exercise_record(
+        actor=world.buyer.member, plan=plan, held_on=day, result="failed",
+        gaps=[{"description": f"Gap {i}", "owner": world.provider.manager, "due_on": day} for i in (1, 2)])
+    with pytest.raises(ValidationError, match="2 actions came from this exercise's gaps"):
+        services.exercise_delete(actor=world.buyer.member, exercise=with_gaps)
+    assert PreventiveControl.objects.filter(exercise=with_gaps).count() == 2
+    with pytest.raises(PermissionDenied):
+        services.exercise_delete(actor=world.provider.viewer, exercise=plain)
+    services.exercise_delete(actor=world.buyer.member, exercise=plain, expected_version=2)
+    assert list(plan.exercises.all()) == [with_gaps]
+    actions = set(AuditEvent.objects.filter(action__startswith="resilience.exercise_").values_list("action", flat=True))
+    assert {"resilience.exercise_update", "resilience.exercise_delete"} <= actions

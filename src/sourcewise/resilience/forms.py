@@ -61,6 +61,17 @@ class ScenarioForm(forms.Form):
         self.fields["provider_owner"].queryset = engagement_people(engagement, "provider")
 
 
+class ScenarioEditForm(ScenarioForm):
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+
+class ExerciseEditForm(forms.Form):
+    held_on = forms.DateField(widget=DATE, label="Held on")
+    result = forms.ChoiceField(choices=Exercise.Result.choices)
+    notes = forms.CharField(widget=_text_area(3), required=False)
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+
 class ExerciseForm(forms.Form):
     held_on = forms.DateField(widget=DATE, label="Held on")
     result = forms.ChoiceField(choices=Exercise.Result.choices)

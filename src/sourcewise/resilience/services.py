@@ -226,6 +226,37 @@ def _side_member(user: User | None, organization: Organization, field: str, side
     return user
 
 
+SCENARIO_FIELDS = (
+    "title", "description", "detected_by_feeds", "detected_by_checks", "response_steps",
+    "buyer_owner", "provider_owner",
+)
+EXERCISE_FIELDS = ("held_on", "result", "notes")
+
+
+def _clean_scenario(fields: dict[str, Any], engagement: Engagement) -> dict[str, Any]:
+    """Each given field of a scenario checked; every problem named at once."""
+    errors: dict[str, str] = {}
+    if "title" in fields:
+        fields["title"] = _text(fields["title"], "title",
+                                "Name the failure, e.g. the targeting data integration fails.", errors, 200)
+    if "description" in fields:
+        fields["description"] = (fields["description"] or "").strip()
+    if "detected_by_feeds" in fields:
+        fields["detected_by_feeds"] = _names(fields["detected_by_feeds"], "detected_by_feeds", "feed", errors)
+    if "detected_by_checks" in fields:
+        fields["detected_by_checks"] = _names(fields["detected_by_checks"], "detected_by_checks", "check", errors)
+    if "response_steps" in fields:
+        fields["response_steps"] = _text(fields["response_steps"], "response_steps",
+                                         "Write the response steps, one per line.", errors)
+    if "buyer_owner" in fields:
+        _side_member(fields["buyer_owner"], engagement.buyer, "buyer_owner", "buyer", errors)
+    if "provider_owner" in fields:
+        _side_member(fields["provider_owner"], engagement.provider, "provider_owner", "provider", errors)
+    if errors:
+        raise ValidationError(errors)
+    return fields
+
+
 @transaction.atomic
 def scenario_add(
     *,
@@ -243,26 +274,162 @@ def scenario_add(
     """A failure scenario: how it is detected, the response steps, an owner on each side."""
     engagement = plan.engagement
     membership = _writer(actor, engagement, organization)
-    errors: dict[str, str] = {}
-    title = _text(title, "title", "Name the failure, e.g. the targeting data integration fails.", errors, 200)
-    feeds = _names(detected_by_feeds, "detected_by_feeds", "feed", errors)
-    checks = _names(detected_by_checks, "detected_by_checks", "check", errors)
-    steps = _text(response_steps, "response_steps", "Write the response steps, one per line.", errors)
-    _side_member(buyer_owner, engagement.buyer, "buyer_owner", "buyer", errors)
-    _side_member(provider_owner, engagement.provider, "provider_owner", "provider", errors)
-    if errors:
-        raise ValidationError(errors)
-    scenario = FailureScenario.objects.create(
-        plan=plan, title=title, description=(description or "").strip(), detected_by_feeds=feeds,
-        detected_by_checks=checks, response_steps=steps, buyer_owner=buyer_owner,
-        provider_owner=provider_owner,
-    )
+    fields = _clean_scenario(dict(
+        title=title, description=description, detected_by_feeds=detected_by_feeds,
+        detected_by_checks=detected_by_checks, response_steps=response_steps, buyer_owner=buyer_owner,
+        provider_owner=provider_owner), engagement)
+    scenario = FailureScenario.objects.create(plan=plan, **fields)
     audit.record(actor=actor, action="resilience.scenario_add", obj=scenario,
                  organization=membership.organization,
-                 changes=audit.created(audit.snapshot(scenario, [
-                     "plan", "title", "detected_by_feeds", "detected_by_checks", "response_steps",
-                     "buyer_owner", "provider_owner"])))
+                 changes=audit.created(audit.snapshot(scenario, ["plan", *SCENARIO_FIELDS])))
     return scenario
+
+
+def _locked_scenario(scenario: FailureScenario) -> FailureScenario:
+    return FailureScenario.objects.select_for_update(of=("self",)).select_related(
+        "plan__engagement__buyer", "plan__engagement__provider").get(pk=scenario.pk)
+
+
+@transaction.atomic
+def scenario_update(
+    *,
+    actor: User,
+    scenario: FailureScenario,
+    expected_version: int | None,
+    organization: Organization | None = None,
+    **changes: Any,
+) -> FailureScenario:
+    """Edit a failure scenario; refused (Conflict) if someone saved a newer version meanwhile."""
+    unknown = set(changes) - set(SCENARIO_FIELDS)
+    if unknown:
+        raise ValidationError({key: "This field cannot be edited." for key in sorted(unknown)})
+    scenario = _locked_scenario(scenario)
+    engagement = scenario.plan.engagement
+    membership = _writer(actor, engagement, organization)
+    _stale(scenario, expected_version, "scenario")
+    cleaned = _clean_scenario(dict(changes), engagement)
+    before = audit.snapshot(scenario, SCENARIO_FIELDS)
+    for key, value in cleaned.items():
+        setattr(scenario, key, value)
+    delta = audit.diff(before, audit.snapshot(scenario, SCENARIO_FIELDS))
+    if not delta:
+        return scenario
+    scenario.version += 1
+    scenario.updated_at = timezone.now()
+    scenario.save()
+    audit.record(actor=actor, action="resilience.scenario_update", obj=scenario,
+                 organization=membership.organization, changes=delta)
+    return scenario
+
+
+@transaction.atomic
+def scenario_delete(
+    *,
+    actor: User,
+    scenario: FailureScenario,
+    expected_version: int | None = None,
+    organization: Organization | None = None,
+) -> None:
+    """Delete a failure scenario no incident refers to.
+
+    An incident's scenario is part of its history: it links the incident to its plan's
+    response and to past incidents of the same failure. Deleting such a scenario is
+    refused with the reason (edit it instead), so nothing an incident refers to vanishes.
+    """
+    scenario = _locked_scenario(scenario)
+    membership = _writer(actor, scenario.plan.engagement, organization)
+    _stale(scenario, expected_version, "scenario")
+    count = Incident.objects.filter(scenario=scenario).count()
+    if count:
+        raise ValidationError(
+            f"{count} incident{'s refer' if count > 1 else ' refers'} to this scenario, so it stays: "
+            "their history keeps the scenario they were run under. Edit the scenario instead.")
+    audit.record(actor=actor, action="resilience.scenario_delete", obj=scenario,
+                 organization=membership.organization,
+                 changes=audit.diff(audit.snapshot(scenario, ["plan", *SCENARIO_FIELDS]), {}))
+    scenario.delete()
+
+
+def _clean_exercise(fields: dict[str, Any]) -> dict[str, Any]:
+    errors: dict[str, str] = {}
+    if "held_on" in fields:
+        held_on = fields["held_on"]
+        if not isinstance(held_on, dt.date):
+            errors["held_on"] = "Give the date of the exercise as YYYY-MM-DD."
+        elif held_on > timezone.localdate():
+            errors["held_on"] = "An exercise is recorded after it is held: the date is in the future."
+    if "result" in fields and fields["result"] not in Exercise.Result.values:
+        errors["result"] = f"Say how it went: one of {', '.join(Exercise.Result.values)}."
+    if "notes" in fields:
+        fields["notes"] = (fields["notes"] or "").strip()
+    if errors:
+        raise ValidationError(errors)
+    return fields
+
+
+def _locked_exercise(exercise: Exercise) -> Exercise:
+    return Exercise.objects.select_for_update(of=("self",)).select_related("plan__engagement").get(pk=exercise.pk)
+
+
+@transaction.atomic
+def exercise_update(
+    *,
+    actor: User,
+    exercise: Exercise,
+    expected_version: int | None,
+    organization: Organization | None = None,
+    **changes: Any,
+) -> Exercise:
+    """Edit an exercise's date, result or notes; a stale edit is refused (Conflict).
+
+    Its gaps are preventive controls of their own (marked done from the plan page).
+    """
+    unknown = set(changes) - set(EXERCISE_FIELDS)
+    if unknown:
+        raise ValidationError({key: "This field cannot be edited." for key in sorted(unknown)})
+    exercise = _locked_exercise(exercise)
+    membership = _writer(actor, exercise.plan.engagement, organization)
+    _stale(exercise, expected_version, "exercise")
+    cleaned = _clean_exercise(dict(changes))
+    before = audit.snapshot(exercise, EXERCISE_FIELDS)
+    for key, value in cleaned.items():
+        setattr(exercise, key, value)
+    delta = audit.diff(before, audit.snapshot(exercise, EXERCISE_FIELDS))
+    if not delta:
+        return exercise
+    exercise.version += 1
+    exercise.updated_at = timezone.now()
+    exercise.save()
+    audit.record(actor=actor, action="resilience.exercise_update", obj=exercise,
+                 organization=membership.organization, changes=delta)
+    return exercise
+
+
+@transaction.atomic
+def exercise_delete(
+    *,
+    actor: User,
+    exercise: Exercise,
+    expected_version: int | None = None,
+    organization: Organization | None = None,
+) -> None:
+    """Delete an exercise recorded by mistake; one whose gaps became actions is kept.
+
+    Its gaps are preventive controls with owners and due dates (reminded when overdue):
+    deleting the exercise would delete them, so it is refused with the reason.
+    """
+    exercise = _locked_exercise(exercise)
+    membership = _writer(actor, exercise.plan.engagement, organization)
+    _stale(exercise, expected_version, "exercise")
+    count = PreventiveControl.objects.filter(exercise=exercise).count()
+    if count:
+        raise ValidationError(
+            f"{count} action{'s' if count > 1 else ''} came from this exercise's gaps, so it stays: "
+            "deleting it would delete them. Edit the exercise instead.")
+    audit.record(actor=actor, action="resilience.exercise_delete", obj=exercise,
+                 organization=membership.organization,
+                 changes=audit.diff(audit.snapshot(exercise, ["plan", *EXERCISE_FIELDS]), {}))
+    exercise.delete()
 
 
 @transaction.atomic
@@ -280,12 +447,10 @@ def exercise_record(
     engagement = plan.engagement
     membership = _writer(actor, engagement, organization)
     errors: dict[str, str] = {}
-    if not isinstance(held_on, dt.date):
-        errors["held_on"] = "Give the date of the exercise as YYYY-MM-DD."
-    elif held_on > timezone.localdate():
-        errors["held_on"] = "An exercise is recorded after it is held: the date is in the future."
-    if result not in Exercise.Result.values:
-        errors["result"] = f"Say how it went: one of {', '.join(Exercise.Result.values)}."
+    try:
+        _clean_exercise({"held_on": held_on, "result": result})
+    except ValidationError as exc:
+        errors.update({key: messages[0] for key, messages in exc.message_dict.items()})
     for index, gap in enumerate(gaps or []):
         problem = _gap_problem(gap, engagement)
         if problem:

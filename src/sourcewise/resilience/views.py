@@ -502,6 +502,101 @@ def plan_exercise(request: HttpRequest, pk: int) -> HttpResponse:
     return _plan_act(request, pk, build, "Exercise recorded.")
 
 
+def _edit_page(request: HttpRequest, *, form, obj, title: str, save: Callable[[dict], Any],
+               newer_facts: Callable[[Any], list[tuple[str, str]]], what: str) -> HttpResponse:
+    """An edit form whose stale save is refused, showing the newer version beside yours (like plan_edit)."""
+    back = obj.plan.get_absolute_url()
+    newer = None
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            save(data)
+        except ValidationError as exc:
+            add_form_errors(form, exc)
+        except Conflict as exc:
+            form.add_error(None, str(exc))
+            obj.refresh_from_db()
+            newer = obj
+            # Your values stay in the form; the version moves on so that saving again is deliberate.
+            form.data = form.data.copy()
+            form.data["version"] = str(obj.version)
+        else:
+            messages.success(request, f"{what.capitalize()} saved.")
+            return redirect(back)
+    status = 409 if newer else (422 if request.method == "POST" else 200)
+    return render(request, "resilience/form.html", {
+        "form": form, "title": title, "cancel_url": back,
+        "newer_facts": newer_facts(newer) if newer else None, "newer_version": newer.version if newer else None,
+    }, status=status)
+
+
+def _scenario_facts(scenario) -> list[tuple[str, str]]:
+    return [("Failure scenario", scenario.title), ("Description", scenario.description or "\u2014"),
+            ("Detected on feeds", ", ".join(scenario.detected_by_feeds)),
+            ("Detected by checks", ", ".join(scenario.detected_by_checks)),
+            ("Response steps", "; ".join(scenario.steps())),
+            ("Owners", f"{scenario.buyer_owner}, {scenario.provider_owner}")]
+
+
+@login_required
+def scenario_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    scenario = selectors.scenario_get(**_scope(request), pk=pk)
+    engagement = scenario.plan.engagement
+    initial = {"title": scenario.title, "description": scenario.description,
+               "detected_by_feeds": "\n".join(scenario.detected_by_feeds),
+               "detected_by_checks": "\n".join(scenario.detected_by_checks),
+               "response_steps": scenario.response_steps, "buyer_owner": scenario.buyer_owner_id,
+               "provider_owner": scenario.provider_owner_id, "version": scenario.version}
+    form = forms.ScenarioEditForm(request.POST or None, engagement=engagement, initial=initial)
+
+    def save(data):
+        version = data.pop("version")
+        services.scenario_update(actor=request.user, organization=request.organization, scenario=scenario,
+                                 expected_version=version, **data)
+
+    return _edit_page(request, form=form, obj=scenario, title=f"Edit the scenario \u201c{scenario.title}\u201d",
+                      save=save, newer_facts=_scenario_facts, what="scenario")
+
+
+@login_required
+@require_POST
+def scenario_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    scenario = selectors.scenario_get(**_scope(request), pk=pk)
+    return _act(request, scenario.plan.get_absolute_url(), lambda: services.scenario_delete(
+        actor=request.user, organization=request.organization, scenario=scenario,
+        expected_version=_version(request)), f"Scenario \u201c{scenario.title}\u201d deleted.")
+
+
+def _exercise_facts(exercise) -> list[tuple[str, str]]:
+    return [("Held on", str(exercise.held_on)), ("Result", exercise.get_result_display()),
+            ("Notes", exercise.notes or "\u2014")]
+
+
+@login_required
+def exercise_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    exercise = selectors.exercise_get(**_scope(request), pk=pk)
+    initial = {"held_on": exercise.held_on, "result": exercise.result, "notes": exercise.notes,
+               "version": exercise.version}
+    form = forms.ExerciseEditForm(request.POST or None, initial=initial)
+
+    def save(data):
+        version = data.pop("version")
+        services.exercise_update(actor=request.user, organization=request.organization, exercise=exercise,
+                                 expected_version=version, **data)
+
+    return _edit_page(request, form=form, obj=exercise, title=f"Edit the exercise of {exercise.held_on}",
+                      save=save, newer_facts=_exercise_facts, what="exercise")
+
+
+@login_required
+@require_POST
+def exercise_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    exercise = selectors.exercise_get(**_scope(request), pk=pk)
+    return _act(request, exercise.plan.get_absolute_url(), lambda: services.exercise_delete(
+        actor=request.user, organization=request.organization, exercise=exercise,
+        expected_version=_version(request)), f"Exercise of {exercise.held_on} deleted.")
+
+
 @login_required
 def webhook_settings(request: HttpRequest) -> HttpResponse:
     """The organisation's reminder webhook (managers)."""
