@@ -365,6 +365,7 @@ def test_closing_frees_the_checks_and_reopening_takes_them_back_or_says_who_has_
                                               failures=_failures("a", "b"))[0]
     walk(world, first, "closed")
     assert not first.checks.filter(open=True).exists()
+    assert "- Detected by the checks Check a; Check b on contacts" in first.postmortem
     services.incident_reopen(actor=world.buyer.member, incident=first, reason="It came back",
                              expected_version=first.version)
     assert first.checks.filter(open=True).count() == 2
