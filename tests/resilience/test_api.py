@@ -202,6 +202,8 @@ def test_the_openapi_document_lists_the_resilience_routes(client):
         "/api/v1/resilience/plans/{plan_id}": {"get", "patch"},
         "/api/v1/resilience/plans/{plan_id}/scenarios": {"post"},
         "/api/v1/resilience/plans/{plan_id}/exercises": {"post"},
+        "/api/v1/resilience/scenarios/{scenario_id}": {"patch", "delete"},
+        "/api/v1/resilience/exercises/{exercise_id}": {"patch", "delete"},
         "/api/v1/resilience/webhook": {"get", "put"},
         "/api/v1/incidents": {"get", "post"},
         "/api/v1/incidents/{incident_id}": {"get", "patch"},
@@ -220,6 +222,8 @@ def test_the_openapi_document_lists_the_resilience_routes(client):
         "/api/v1/incidents/{incident_id}/postmortem": {"get"},
     }
     assert "409" in paths["/api/v1/incidents/{incident_id}"]["patch"]["responses"]
+    assert "409" in paths["/api/v1/resilience/scenarios/{scenario_id}"]["patch"]["responses"]
+    assert "409" in paths["/api/v1/resilience/exercises/{exercise_id}"]["patch"]["responses"]
 
 
 def test_scenarios_and_exercises_are_edited_and_deleted_through_the_api(world, api, plan):
