@@ -23,11 +23,12 @@ def test_resilience_pages_are_accessible(page, world):
     plan = services.plan_create(actor=world.buyer.manager, engagement=world.engagement,
                                 service="Outbound marketing calls", max_disruption_hours=48,
                                 max_customers_affected=100)
-    services.scenario_add(actor=world.buyer.manager, plan=plan, title="The targeting data integration fails",
+    scenario = services.scenario_add(actor=world.buyer.manager, plan=plan, title="The targeting data integration fails",
                           detected_by_feeds=["contacts"], detected_by_checks=["segment"],
                           response_steps="Pause\nReload", buyer_owner=world.buyer.manager,
                           provider_owner=world.provider.manager)
-    services.exercise_record(actor=world.buyer.manager, plan=plan, held_on=dt.date(2024, 1, 1), result="partial")
+    exercise = services.exercise_record(actor=world.buyer.manager, plan=plan, held_on=dt.date(2024, 1, 1),
+                                        result="partial")
     reported = services.incident_open(actor=world.buyer.member, engagement=world.engagement,
                                       title="Calls outside the segments", affected_customers=["C-1"])
     investigating = services.incident_open(actor=world.buyer.member, engagement=world.engagement,
@@ -48,7 +49,8 @@ def test_resilience_pages_are_accessible(page, world):
                  f"/incidents/{investigating.pk}/", f"/incidents/{investigating.pk}/?tab=history",
                  f"/incidents/{reported.pk}/edit/",
                  "/resilience/plans/new/", f"/resilience/plans/{plan.pk}/",
-                 f"/resilience/plans/{plan.pk}/edit/", "/resilience/webhook/",
+                 f"/resilience/plans/{plan.pk}/edit/", f"/resilience/scenarios/{scenario.pk}/edit/",
+                 f"/resilience/exercises/{exercise.pk}/edit/", "/resilience/webhook/",
                  f"/engagements/{world.engagement.pk}/"]:
         page.goto(path)
         # Closed <details> hide their forms from axe; open them so every form is checked.

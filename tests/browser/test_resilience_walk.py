@@ -1,8 +1,9 @@
 """The brief's incident, walked in real Chromium by both sides, from failure to postmortem.
 
-The provider uploads a failing delivery in the page; monitoring's finding opens the
-incident (the findings signal); a preventive control adds a check to the feed's suite;
-the next delivery passes; the incident closes with its postmortem.
+The provider uploads a failing delivery in the page; its three failed checks open ONE
+incident (the findings signal: one failure, one incident); a preventive control, on a feed
+chosen from the engagement's feeds, adds a check to the feed's suite; the next delivery
+passes; the incident closes with its postmortem.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def _helpers():
     return module
 
 
-TITLE = "Contacts stay within the campaign's targeted segments failed on Daily contact log"
+TITLE = re.compile(r"^3 checks failed on Daily contact log: ")
+SEGMENT_CHECK = "Contacts stay within the campaign's targeted segments"
 
 
 def upload(page, path: Path, day: dt.date) -> None:
@@ -82,8 +84,11 @@ def test_the_brief_incident_from_failure_to_postmortem(page, world, tmp_path):
     sign_in(page, world.provider.manager.email)
     upload(page, bad, dt.date(2026, 11, 20))
     expect(page.locator("[data-run-status]")).to_have_text("Failed")
-    incident = Incident.objects.get(check_name="contact_was_targeted")
-    finding = incident.findings.get()
+    # One failure, one incident: the run's three failed checks share it.
+    assert Incident.objects.count() == 1
+    incident = Incident.objects.get(checks__check_name="contact_was_targeted")
+    assert incident.findings.count() == 3 and incident.checks.count() == 3
+    finding = incident.findings.get(check_id="contact_was_targeted")
     customers = len(incident.affected_customers)
     assert customers > 10
 
@@ -93,9 +98,11 @@ def test_the_brief_incident_from_failure_to_postmortem(page, world, tmp_path):
     expect(page.get_by_text("Critical severity")).to_be_visible()
     expect(page.get_by_text(f"{customers} of a tolerance of 10")).to_be_visible()
     behind = page.get_by_role("region", name="Findings behind it")
-    expect(behind.get_by_role("link", name="Contacts stay within the campaign's targeted segments")).to_have_attribute(
-        "href", finding.get_absolute_url())
-    expect(behind.get_by_role("link", name="affected customers, CSV")).to_be_visible()
+    expect(behind.get_by_role("listitem")).to_have_count(3)
+    expect(behind.get_by_role("link", name=SEGMENT_CHECK)).to_have_attribute("href", finding.get_absolute_url())
+    expect(behind.get_by_role("link", name="affected customers, CSV").first).to_be_visible()
+    expect(page.get_by_role("region", name="What happened").get_by_text(
+        f"{SEGMENT_CHECK} (contact_was_targeted)")).to_be_visible()
     page.get_by_label("Ownership and apology statement").fill(
         "Dialwell owns this failure and apologises to Northwind's customers.")
     page.get_by_label("Who caused it").select_option(label="The provider")
@@ -154,7 +161,8 @@ def test_the_brief_incident_from_failure_to_postmortem(page, world, tmp_path):
     page.get_by_label("Due on").fill("2030-01-31")
     control = page.locator("form", has=page.get_by_role("button", name="Add the control"))
     control.get_by_label("Kind").select_option(label="New check on a feed")
-    page.get_by_label("Feed (for a new check)").fill("contact-log")
+    # The feed is chosen among the engagement's feeds, not typed.
+    page.get_by_label("Feed (for a new check)").select_option(label="Daily contact log (contact-log)")
     page.get_by_label("Check (YAML, in the suite format)").fill(
         "{id: contact_time_present, name: Every contact has its time, dataset: contacts, "
         "not_null: [contacted_at]}")
@@ -203,7 +211,7 @@ def test_the_brief_incident_from_failure_to_postmortem(page, world, tmp_path):
     with page.expect_download() as download:
         page.get_by_role("link", name="Postmortem (Markdown)").click()
     text = Path(download.value.path()).read_text(encoding="utf-8")
-    assert f"# Postmortem: {TITLE}" in text
+    assert f"# Postmortem: {Incident.objects.get(pk=incident.pk).title}" in text
     assert "(chosen)" in text and "Check the targeting data" in text
     with page.expect_download() as pdf:
         page.get_by_role("link", name="Postmortem (PDF)").click()

@@ -27,6 +27,16 @@ def plan(world):
     return plan
 
 
+@pytest.fixture
+def contacts_feed(world):
+    """A monitoring feed of world.engagement that a control's new check can go into."""
+    from sourcewise.monitoring.services import feed_create
+
+    return feed_create(actor=world.buyer.manager, organization=world.buyer.organization,
+                       engagement=world.engagement, name="Contacts", slug="contacts",
+                       expected_schema={"contact_id": "string", "segment_id": "string"})
+
+
 ROOT_CAUSE = ("The nightly targeting export kept last month's segment file because its date "
               "filter compared local time against UTC")
 

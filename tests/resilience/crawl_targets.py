@@ -21,6 +21,13 @@ def populate(world) -> None:
     from sourcewise.resilience import services
 
     buyer, provider = world.buyer, world.provider
+    from sourcewise.monitoring.models import Feed
+    from sourcewise.monitoring.services import feed_create
+
+    if not Feed.objects.filter(engagement=world.engagement, slug="northwind-contacts").exists():
+        feed_create(actor=buyer.manager, organization=buyer.organization, engagement=world.engagement,
+                    name="Northwind private contacts", slug="northwind-contacts",
+                    expected_schema={"contact_id": "string"})
     plan = services.plan_create(
         actor=buyer.manager, engagement=world.engagement, service="Northwind outbound campaigns",
         max_disruption_hours=24, max_customers_affected=50,

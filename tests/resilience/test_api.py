@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -23,7 +24,7 @@ def api(client, world):
     return call
 
 
-def test_incident_story_through_the_api(world, api, plan):
+def test_incident_story_through_the_api(world, api, plan, contacts_feed):
     b, p = (world.buyer, world.buyer.organization), (world.provider, world.provider.organization)
     r = api(b[0].member, b[1], "POST", "/incidents", {
         "engagement_id": world.engagement.pk, "title": "Calls outside the targeted segments",
@@ -62,9 +63,10 @@ def test_incident_story_through_the_api(world, api, plan):
     version = r.json()["version"]
     r = api(p[0].member, p[1], "POST", f"/incidents/{iid}/controls", {
         "description": "Check targeting", "owner": "manager@dialwell.test", "due_on": "2030-01-01",
-        "kind": "new_check", "feed_name": "contacts",
+        "kind": "new_check", "feed": contacts_feed.pk,
         "check": {"dataset": "contacts", "not_null": ["segment_id"]}})
     assert r.status_code == 201 and r.json()["controls"][0]["check"]["not_null"] == ["segment_id"]
+    assert r.json()["controls"][0]["feed_name"] == "contacts"
     for to in ("remediating", "in_review"):
         r = api(p[0].member, p[1], "POST", f"/incidents/{iid}/advance", {"version": version, "to": to})
         version = r.json()["version"]
@@ -117,7 +119,8 @@ def test_plan_api_flags_a_plan_never_exercised(world, api):
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "provider_owner"]
 
 
-def test_exercise_gaps_controls_and_the_check_seam_through_the_api(world, api, plan, incident, monkeypatch):
+def test_exercise_gaps_controls_and_the_check_seam_through_the_api(world, api, plan, incident, monkeypatch,
+                                                                   contacts_feed):
     from sourcewise.resilience import services
 
     org = world.provider.organization
@@ -128,11 +131,30 @@ def test_exercise_gaps_controls_and_the_check_seam_through_the_api(world, api, p
     assert r.status_code == 201 and r.json()["last_exercised_on"] == "2026-03-01"
     r = api(world.provider.member, org, "POST", f"/incidents/{incident.pk}/controls", {
         "description": "Segment check", "owner": "manager@dialwell.test", "due_on": "2030-01-01",
-        "kind": "new_check", "feed_name": "contacts", "check": {"dataset": "contacts", "nonsense": 1}})
+        "kind": "new_check", "feed": "contacts", "check": {"dataset": "contacts", "nonsense": 1}})
     assert r.status_code == 422 and "unknown key 'nonsense'" in r.json()["detail"][0]["msg"]
+    # The feed by name: an unknown one is refused naming it and the engagement's feeds.
     r = api(world.provider.member, org, "POST", f"/incidents/{incident.pk}/controls", {
         "description": "Segment check", "owner": "manager@dialwell.test", "due_on": "2030-01-01",
-        "kind": "new_check", "feed_name": "contacts", "check": {"dataset": "contacts", "not_null": ["segment"]}})
+        "kind": "new_check", "feed": "Call recordings", "check": {"dataset": "contacts", "not_null": ["segment"]}})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "feed"]
+    assert "No feed \u201cCall recordings\u201d" in r.json()["detail"][0]["msg"]
+    assert "contacts (Contacts)" in r.json()["detail"][0]["msg"]
+    # Another engagement's feed, by id, is unknown here too (and not named).
+    from sourcewise.monitoring.models import Feed
+
+    # (the private engagement is only proposed: its feed is made directly)
+    private = Feed.objects.create(engagement=world.private_engagement, name="Private feed", slug="private")
+    r = api(world.provider.member, org, "POST", f"/incidents/{incident.pk}/controls", {
+        "description": "Segment check", "owner": "manager@dialwell.test", "due_on": "2030-01-01",
+        "kind": "new_check", "feed": private.pk, "check": {"dataset": "contacts", "not_null": ["segment"]}})
+    assert r.status_code == 422 and "Private feed" not in r.json()["detail"][0]["msg"]
+    assert not incident.controls.exists()
+    r = api(world.provider.member, org, "POST", f"/incidents/{incident.pk}/controls", {
+        "description": "Segment check", "owner": "manager@dialwell.test", "due_on": "2030-01-01",
+        "kind": "new_check", "feed": "Contacts", "check": {"dataset": "contacts", "not_null": ["segment"]}})
+    assert r.status_code == 201, r.content
     control_id = r.json()["controls"][0]["id"]
     monkeypatch.setattr(services, "check_applier", lambda **kw: f"Added to {kw['feed_name']}.")
     r = api(world.buyer.viewer, world.buyer.organization, "POST", f"/preventive-controls/{control_id}/apply-check")
@@ -180,6 +202,8 @@ def test_the_openapi_document_lists_the_resilience_routes(client):
         "/api/v1/resilience/plans/{plan_id}": {"get", "patch"},
         "/api/v1/resilience/plans/{plan_id}/scenarios": {"post"},
         "/api/v1/resilience/plans/{plan_id}/exercises": {"post"},
+        "/api/v1/resilience/scenarios/{scenario_id}": {"patch", "delete"},
+        "/api/v1/resilience/exercises/{exercise_id}": {"patch", "delete"},
         "/api/v1/resilience/webhook": {"get", "put"},
         "/api/v1/incidents": {"get", "post"},
         "/api/v1/incidents/{incident_id}": {"get", "patch"},
@@ -198,3 +222,38 @@ def test_the_openapi_document_lists_the_resilience_routes(client):
         "/api/v1/incidents/{incident_id}/postmortem": {"get"},
     }
     assert "409" in paths["/api/v1/incidents/{incident_id}"]["patch"]["responses"]
+    assert "409" in paths["/api/v1/resilience/scenarios/{scenario_id}"]["patch"]["responses"]
+    assert "409" in paths["/api/v1/resilience/exercises/{exercise_id}"]["patch"]["responses"]
+
+
+def test_scenarios_and_exercises_are_edited_and_deleted_through_the_api(world, api, plan):
+    from sourcewise.resilience import services
+
+    scenario = plan.scenarios.get()
+    buyer, org = world.buyer.member, world.buyer.organization
+    r = api(buyer, org, "PATCH", f"/resilience/scenarios/{scenario.pk}",
+            {"version": 1, "title": "Stale segments", "provider_owner": "member@dialwell.test"})
+    assert r.status_code == 200, r.content
+    assert r.json()["title"] == "Stale segments" and r.json()["version"] == 2
+    assert r.json()["provider_owner"] == "member@dialwell.test"
+    r = api(buyer, org, "PATCH", f"/resilience/scenarios/{scenario.pk}", {"version": 1, "title": "Mine"})
+    assert r.status_code == 409 and "now version 2" in r.json()["detail"]
+    r = api(buyer, org, "PATCH", f"/resilience/scenarios/{scenario.pk}",
+            {"version": 2, "buyer_owner": "member@dialwell.test"})
+    assert r.status_code == 422 and "not a member of Northwind" in r.json()["detail"][0]["msg"]
+    services.incident_open(actor=buyer, engagement=world.engagement, title="It failed", scenario=scenario)
+    r = api(buyer, org, "DELETE", f"/resilience/scenarios/{scenario.pk}")
+    assert r.status_code == 422 and "1 incident refers to this scenario" in r.content.decode()
+    assert api(world.outsider.manager, world.outsider.organization, "DELETE",
+               f"/resilience/scenarios/{scenario.pk}").status_code == 404
+    exercise = services.exercise_record(actor=buyer, plan=plan, held_on=dt.date(2026, 3, 1), result="passed")
+    r = api(world.provider.member, world.provider.organization, "PATCH", f"/resilience/exercises/{exercise.pk}",
+            {"version": 1, "result": "partial", "notes": "Slow start"})
+    assert r.status_code == 200 and (r.json()["result"], r.json()["version"]) == ("partial", 2)
+    r = api(buyer, org, "PATCH", f"/resilience/exercises/{exercise.pk}", {"version": 1, "notes": "x"})
+    assert r.status_code == 409
+    assert api(world.buyer.viewer, org, "DELETE", f"/resilience/exercises/{exercise.pk}").status_code == 403
+    r = api(buyer, org, "DELETE", f"/resilience/exercises/{exercise.pk}?version=2")
+    assert r.status_code == 204 and not plan.exercises.exists()
+    r = api(buyer, org, "GET", f"/resilience/plans/{plan.pk}")
+    assert r.json()["scenarios"][0]["version"] == 2

@@ -76,3 +76,36 @@ def test_two_runs_of_one_failing_check_at_once_open_one_incident(world):
     assert errors == []
     incident = Incident.objects.get()
     assert sorted(incident.affected_customers) == ["C-1", "C-2", "C-3"] and incident.failing_rows == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_failing_an_overlapping_set_of_checks_at_once_end_in_one_incident(world):
+    from sourcewise.resilience.models import IncidentCheck
+
+    barrier = threading.Barrier(2)
+    errors: list[Exception] = []
+
+    def report(names: list[str], customer: str) -> None:
+        from django.db import connections
+
+        try:
+            barrier.wait()
+            services.incident_record_failures(
+                engagement=world.engagement, feed_name="contacts",
+                failures=[services.Failure(check_name=n, summary=f"{n} failed", affected_customers=[customer],
+                                           failing_rows=1) for n in names])
+        except Exception as exc:  # the test reports any error either run hits
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=report, args=(["segment", "targets"], "C-1")),
+               threading.Thread(target=report, args=(["segment", "targets"], "C-2"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    incident = Incident.objects.get()
+    assert sorted(incident.affected_customers) == ["C-1", "C-2"] and incident.failing_rows == 4
+    assert sorted(IncidentCheck.objects.values_list("check_name", flat=True)) == ["segment", "targets"]

@@ -177,3 +177,88 @@ def test_a_hand_reported_incident_can_name_its_scenario_and_is_linked_to_past_on
     latest = Incident.objects.order_by("-pk").first()
     assert latest.scenario == scenario and latest.resembles.get().reason == "same failure scenario"
     assert "same failure scenario" in client.get(second["Location"]).content.decode()
+
+
+def test_the_control_form_offers_the_engagements_feeds(world, login, incident, contacts_feed):
+    from sourcewise.monitoring.models import Feed
+
+    private = Feed.objects.create(engagement=world.private_engagement, name="Private feed", slug="private")
+    client = login(world.provider.member)
+    page = client.get(f"/incidents/{incident.pk}/").content.decode()
+    assert '<select name="feed"' in page and f'<option value="{contacts_feed.pk}">Contacts (contacts)</option>' in page
+    assert "Private feed" not in page
+    form = {"description": "Check the segment of every contact", "owner": world.provider.manager.pk,
+            "due_on": "2030-01-31", "kind": "new_check", "check": "{dataset: contacts, not_null: [segment_id]}"}
+    refused = client.post(f"/incidents/{incident.pk}/controls/", {**form, "feed": private.pk}, follow=True)
+    assert "Choose one of this engagement&#x27;s feeds" in refused.content.decode()
+    missing = client.post(f"/incidents/{incident.pk}/controls/", form, follow=True)
+    assert "Choose the feed whose suite gets the check." in missing.content.decode()
+    assert not incident.controls.exists()
+    client.post(f"/incidents/{incident.pk}/controls/", {**form, "feed": contacts_feed.pk})
+    control = incident.controls.get()
+    assert control.feed_name == "contacts" and control.check_spec["not_null"] == ["segment_id"]
+
+
+def test_a_scenario_is_edited_on_its_page_and_a_stale_edit_shows_the_newer_version(world, login, plan):
+    scenario = plan.scenarios.get()
+    client = login(world.provider.member)
+    plan_page = client.get(plan.get_absolute_url()).content.decode()
+    assert f'href="/resilience/scenarios/{scenario.pk}/edit/"' in plan_page
+    form = client.get(f"/resilience/scenarios/{scenario.pk}/edit/")
+    assert form.status_code == 200 and "contact_in_target_segment" in form.content.decode()
+    data = {"title": "Segments arrive stale", "detected_by_feeds": "contacts",
+            "detected_by_checks": "contact_in_target_segment", "response_steps": "Stop the campaign",
+            "buyer_owner": world.buyer.manager.pk, "provider_owner": world.provider.manager.pk, "version": 1}
+    saved = client.post(f"/resilience/scenarios/{scenario.pk}/edit/", data)
+    assert saved.status_code == 302 and saved["Location"] == plan.get_absolute_url()
+    stale = login(world.buyer.member).post(f"/resilience/scenarios/{scenario.pk}/edit/",
+                                           {**data, "title": "My older title"})
+    text = stale.content.decode()
+    assert stale.status_code == 409 and "Someone else saved this scenario" in text
+    assert "The newer version (version 2)" in text and "Segments arrive stale" in text and "My older title" in text
+    bad = client.post(f"/resilience/scenarios/{scenario.pk}/edit/", {**data, "version": 2, "response_steps": " "})
+    assert bad.status_code == 422
+    scenario.refresh_from_db()
+    assert scenario.title == "Segments arrive stale" and scenario.version == 2
+
+
+def test_deleting_a_scenario_on_the_page_is_refused_while_incidents_refer_to_it(world, login, plan):
+    scenario = plan.scenarios.get()
+    from sourcewise.resilience import services
+
+    services.incident_open(actor=world.buyer.member, engagement=world.engagement, title="It failed",
+                            scenario=scenario)
+    client = login(world.buyer.member)
+    refused = client.post(f"/resilience/scenarios/{scenario.pk}/delete/", {"version": 1}, follow=True)
+    assert "1 incident refers to this scenario" in refused.content.decode()
+    assert plan.scenarios.exists()
+    Incident.objects.all().delete()
+    assert login(world.buyer.viewer).post(f"/resilience/scenarios/{scenario.pk}/delete/").status_code == 403
+    assert login(world.outsider.manager).post(f"/resilience/scenarios/{scenario.pk}/delete/").status_code == 404
+    assert plan.scenarios.exists()
+    client = login(world.buyer.member)
+    done = client.post(f"/resilience/scenarios/{scenario.pk}/delete/", {"version": 1}, follow=True)
+    assert "deleted" in done.content.decode() and not plan.scenarios.exists()
+
+
+def test_an_exercise_is_edited_and_deleted_on_the_page(world, login, plan):
+    import datetime as dt
+
+    from sourcewise.resilience import services
+
+    day = dt.date.today() - dt.timedelta(days=3)
+    exercise = services.exercise_record(actor=world.buyer.member, plan=plan, held_on=day, result="passed")
+    client = login(world.provider.member)
+    assert f'href="/resilience/exercises/{exercise.pk}/edit/"' in client.get(plan.get_absolute_url()).content.decode()
+    saved = client.post(f"/resilience/exercises/{exercise.pk}/edit/",
+                        {"held_on": day.isoformat(), "result": "failed", "notes": "Nobody answered", "version": 1})
+    assert saved.status_code == 302
+    stale = client.post(f"/resilience/exercises/{exercise.pk}/edit/",
+                        {"held_on": day.isoformat(), "result": "passed", "version": 1})
+    assert stale.status_code == 409 and "Nobody answered" in stale.content.decode()
+    gapped = services.exercise_record(actor=world.buyer.member, plan=plan, held_on=day, result="partial",
+                                      gaps=[{"description": "Call list", "owner": world.buyer.member, "due_on": day}])
+    refused = client.post(f"/resilience/exercises/{gapped.pk}/delete/", follow=True)
+    assert "1 action came from this exercise&#x27;s gaps" in refused.content.decode()
+    client.post(f"/resilience/exercises/{exercise.pk}/delete/", {"version": 2})
+    assert list(plan.exercises.all()) == [gapped]

@@ -274,7 +274,7 @@ def test_new_check_control_is_validated_by_the_engine(world, incident):
     assert not PreventiveControl.objects.exists()
 
 
-def test_new_check_is_added_to_the_feed_in_one_action(world, incident, monkeypatch):
+def test_new_check_is_added_to_the_feed_in_one_action(world, incident, monkeypatch, contacts_feed):
     calls = []
 
     def applier(**kwargs):
@@ -284,7 +284,7 @@ def test_new_check_is_added_to_the_feed_in_one_action(world, incident, monkeypat
     monkeypatch.setattr(services, "check_applier", applier)
     control = services.control_add(
         actor=world.provider.member, incident=incident, kind="new_check", description="Segment check",
-        owner=world.provider.manager, due_on=dt.date.today(), feed_name="contacts",
+        owner=world.provider.manager, due_on=dt.date.today(), feed=contacts_feed,
         check={"id": "contact_in_target_segment", "dataset": "contacts",
                "relationships": {"to": "targets", "columns": ["campaign_id", "customer_id"]}})
     applied = services.control_apply_check(actor=world.buyer.member, control=control)
@@ -292,3 +292,195 @@ def test_new_check_is_added_to_the_feed_in_one_action(world, incident, monkeypat
     assert calls[0]["feed_name"] == "contacts" and calls[0]["check"]["dataset"] == "contacts"
     with pytest.raises(ValidationError, match="already added"):
         services.control_apply_check(actor=world.buyer.member, control=control)
+
+
+def test_a_new_check_names_a_feed_of_the_engagement(world, incident, contacts_feed):
+    from sourcewise.monitoring.models import Feed
+
+    check = {"dataset": "contacts", "not_null": ["segment_id"]}
+    common = dict(actor=world.provider.member, incident=incident, kind="new_check", description="Segment check",
+                  owner=world.provider.manager, due_on=dt.date.today(), check=check)
+    with pytest.raises(ValidationError) as caught:
+        services.control_add(**common)
+    assert caught.value.message_dict["feed"] == ["Choose the feed whose suite gets the check."]
+    with pytest.raises(ValidationError) as caught:
+        services.control_add(**common, feed_name="recordings")
+    assert caught.value.message_dict["feed"] == [
+        "No feed \u201crecordings\u201d in this engagement (its feeds: contacts (Contacts))."]
+    # (the private engagement is only proposed: its feed is made directly)
+    private = Feed.objects.create(engagement=world.private_engagement, name="Private feed", slug="private")
+    with pytest.raises(ValidationError) as caught:
+        services.control_add(**common, feed=private)
+    assert "not one of this engagement's feeds" in caught.value.message_dict["feed"][0]
+    assert not PreventiveControl.objects.exists()
+    control = services.control_add(**common, feed_name="Contacts")
+    assert control.feed_name == "contacts"
+
+
+# One failure, one incident (several checks of one run).
+
+
+def _failures(*names, customers=None):
+    return [services.Failure(check_name=name, label=f"Check {name}", summary=f"{name} failed",
+                             affected_customers=(customers or {}).get(name, [f"{name}-1"]), failing_rows=2)
+            for name in names]
+
+
+def test_the_failed_checks_of_one_run_open_one_incident(world, plan):
+    incidents = services.incident_record_failures(
+        engagement=world.engagement, feed_name="contacts", feed_label="Daily contacts",
+        failures=_failures("a", "b", customers={"a": ["C-1", "C-2"], "b": ["C-2", "C-3"]}))
+    assert len(incidents) == 1
+    incident = incidents[0]
+    assert Incident.objects.count() == 1
+    assert incident.title == "2 checks failed on Daily contacts: Check a; Check b"
+    assert sorted(incident.affected_customers) == ["C-1", "C-2", "C-3"] and incident.failing_rows == 4
+    assert [(c.check_name, c.label, c.open) for c in incident.checks.all()] == [
+        ("a", "Check a", True), ("b", "Check b", True)]
+    assert [e.text.split(" failed")[0] for e in incident.timeline.filter(kind="check")] == ["Check a", "Check b"]
+    # A later failure of either check adds to it; a check no incident follows opens a new one.
+    later = services.incident_record_failures(engagement=world.engagement, feed_name="contacts",
+                                              failures=_failures("b", "c"))
+    assert later[0].pk == incident.pk and later[1].pk != incident.pk
+    incident.refresh_from_db()
+    assert "b-1" in incident.affected_customers and incident.timeline.filter(kind="failure").count() == 1
+    assert later[1].checks.get().check_name == "c"
+
+
+def test_the_database_keeps_one_open_incident_per_check(world, plan):
+    from django.db import IntegrityError, transaction
+
+    from sourcewise.resilience.models import IncidentCheck
+
+    first = services.incident_record_failures(engagement=world.engagement, feed_name="contacts",
+                                              failures=_failures("a"))[0]
+    other = services.incident_open(actor=world.buyer.member, engagement=world.engagement, title="By hand")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        IncidentCheck.objects.create(incident=other, engagement=world.engagement, check_name="a")
+    assert IncidentCheck.objects.get(check_name="a").incident == first
+
+
+def test_closing_frees_the_checks_and_reopening_takes_them_back_or_says_who_has_them(world, plan):
+    first = services.incident_record_failures(engagement=world.engagement, feed_name="contacts",
+                                              failures=_failures("a", "b"))[0]
+    walk(world, first, "closed")
+    assert not first.checks.filter(open=True).exists()
+    assert "- Detected by the checks Check a; Check b on contacts" in first.postmortem
+    services.incident_reopen(actor=world.buyer.member, incident=first, reason="It came back",
+                             expected_version=first.version)
+    assert first.checks.filter(open=True).count() == 2
+    _close_again(world, first)
+    assert not first.checks.filter(open=True).exists()
+    second = services.incident_record_failures(engagement=world.engagement, feed_name="contacts",
+                                               failures=_failures("b"))[0]
+    assert second.pk != first.pk
+    assert "same check (b)" in second.resembles.get(similar=first).reason
+    first.refresh_from_db()
+    with pytest.raises(ValidationError) as caught:
+        services.incident_reopen(actor=world.buyer.member, incident=first, reason="It came back",
+                                 expected_version=first.version)
+    message = caught.value.message_dict["status"][0]
+    assert f"Check b is followed by the open incident #{second.pk}" in message
+    first.refresh_from_db()
+    assert first.status == "closed" and not first.checks.filter(open=True).exists()
+
+
+def _close_again(world, incident):
+    """A reopened incident (root cause, option and control kept) walked back to closed."""
+    def v():
+        incident.refresh_from_db()
+        return incident.version
+
+    services.incident_decide(actor=world.buyer.manager, incident=incident, option=incident.options.first(),
+                             expected_version=v())
+    for to in ("remediating", "in_review"):
+        services.incident_advance(actor=world.provider.member, incident=incident, to=to, expected_version=v())
+    services.incident_sign_off(actor=world.buyer.manager, incident=incident, expected_version=v())
+    services.incident_close(actor=world.provider.manager, incident=incident, expected_version=v())
+
+
+def test_bad_failures_in_a_group_are_refused_naming_each(world):
+    with pytest.raises(ValidationError) as caught:
+        services.incident_record_failures(
+            engagement=world.engagement, feed_name="contacts",
+            failures=[*_failures("a"), services.Failure(check_name=" ", summary="", failing_rows=-1)])
+    assert set(caught.value.message_dict) == {"failures[1].check_name", "failures[1].summary",
+                                              "failures[1].failing_rows"}
+    assert not Incident.objects.exists()
+
+
+# Scenarios and exercises: edited with a version check, deleted only when nothing depends on them.
+
+
+def test_a_scenario_is_edited_with_a_version_check_and_audited(world, plan):
+    scenario = plan.scenarios.get()
+    edited = services.scenario_update(actor=world.buyer.member, scenario=scenario, expected_version=1,
+                                      title="The segment file arrives stale", detected_by_checks="a, b")
+    assert (edited.title, edited.detected_by_checks, edited.version) == ("The segment file arrives stale",
+                                                                         ["a", "b"], 2)
+    event = AuditEvent.objects.filter(action="resilience.scenario_update").get()
+    assert event.changes["title"]["after"] == "The segment file arrives stale"
+    with pytest.raises(Conflict, match="now version 2, you had 1"):
+        services.scenario_update(actor=world.provider.member, scenario=scenario, expected_version=1,
+                                 title="Theirs")
+    with pytest.raises(ValidationError) as caught:
+        services.scenario_update(actor=world.provider.member, scenario=scenario, expected_version=2,
+                                 title=" ", buyer_owner=world.provider.member, plan=None)
+    assert set(caught.value.message_dict) == {"plan"}
+    with pytest.raises(ValidationError) as caught:
+        services.scenario_update(actor=world.provider.member, scenario=scenario, expected_version=2,
+                                 title=" ", buyer_owner=world.provider.member)
+    assert set(caught.value.message_dict) == {"title", "buyer_owner"}
+    for outsider in (world.buyer.viewer, world.outsider.manager):
+        with pytest.raises(PermissionDenied):
+            services.scenario_update(actor=outsider, scenario=scenario, expected_version=2, title="x")
+        with pytest.raises(PermissionDenied):
+            services.scenario_delete(actor=outsider, scenario=scenario)
+    scenario.refresh_from_db()
+    assert scenario.title == "The segment file arrives stale" and scenario.version == 2
+
+
+def test_a_scenario_incidents_refer_to_is_kept_and_the_reason_given(world, plan):
+    scenario = plan.scenarios.get()
+    for title in ("First", "Second"):
+        services.incident_open(actor=world.buyer.member, engagement=world.engagement, title=title,
+                               scenario=scenario)
+    with pytest.raises(ValidationError, match="2 incidents refer to this scenario"):
+        services.scenario_delete(actor=world.buyer.member, scenario=scenario)
+    assert plan.scenarios.count() == 1
+    other = services.scenario_add(
+        actor=world.provider.member, plan=plan, title="The dialler goes down", detected_by_feeds="contacts",
+        detected_by_checks="calls_made", response_steps="Switch to the backup dialler",
+        buyer_owner=world.buyer.manager, provider_owner=world.provider.manager)
+    with pytest.raises(Conflict):
+        services.scenario_delete(actor=world.provider.member, scenario=other, expected_version=5)
+    services.scenario_delete(actor=world.provider.member, scenario=other, expected_version=1)
+    assert list(plan.scenarios.all()) == [scenario]
+    event = AuditEvent.objects.filter(action="resilience.scenario_delete").get()
+    assert event.changes["title"]["before"] == "The dialler goes down" and event.object_id == str(other.pk)
+
+
+def test_an_exercise_is_edited_and_deleted_unless_its_gaps_became_actions(world, plan):
+    day = timezone.localdate() - dt.timedelta(days=10)
+    plain = services.exercise_record(actor=world.buyer.member, plan=plan, held_on=day, result="passed")
+    edited = services.exercise_update(actor=world.provider.member, exercise=plain, expected_version=1,
+                                      result="partial", notes="The backup took an hour")
+    assert (edited.result, edited.notes, edited.version) == ("partial", "The backup took an hour", 2)
+    with pytest.raises(Conflict):
+        services.exercise_update(actor=world.buyer.member, exercise=plain, expected_version=1, notes="x")
+    with pytest.raises(ValidationError) as caught:
+        services.exercise_update(actor=world.buyer.member, exercise=plain, expected_version=2,
+                                 held_on=timezone.localdate() + dt.timedelta(days=1), result="great")
+    assert set(caught.value.message_dict) == {"held_on", "result"}
+    with_gaps = services.exercise_record(
+        actor=world.buyer.member, plan=plan, held_on=day, result="failed",
+        gaps=[{"description": f"Gap {i}", "owner": world.provider.manager, "due_on": day} for i in (1, 2)])
+    with pytest.raises(ValidationError, match="2 actions came from this exercise's gaps"):
+        services.exercise_delete(actor=world.buyer.member, exercise=with_gaps)
+    assert PreventiveControl.objects.filter(exercise=with_gaps).count() == 2
+    with pytest.raises(PermissionDenied):
+        services.exercise_delete(actor=world.provider.viewer, exercise=plain)
+    services.exercise_delete(actor=world.buyer.member, exercise=plain, expected_version=2)
+    assert list(plan.exercises.all()) == [with_gaps]
+    actions = set(AuditEvent.objects.filter(action__startswith="resilience.exercise_").values_list("action", flat=True))
+    assert {"resilience.exercise_update", "resilience.exercise_delete"} <= actions

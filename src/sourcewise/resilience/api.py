@@ -41,6 +41,21 @@ def _member(engagement, email: str | None, field: str) -> User | None:
     return user
 
 
+def _feed(request: HttpRequest, engagement, value: int | str | None):
+    """One of the engagement's monitoring feeds, by id, slug or name, through monitoring's selector."""
+    from sourcewise.monitoring.selectors import feed_list
+
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip()
+    feeds = list(feed_list(**_scope(request)).filter(engagement=engagement).order_by("pk"))
+    match = next((f for f in feeds if text.isdigit() and f.pk == int(text)), None) or next(
+        (f for f in feeds if text.lower() in (f.slug.lower(), f.name.lower())), None)
+    if match is None:
+        raise ValidationError({"feed": services.unknown_feed_message(engagement, value)})
+    return match
+
+
 # Schemas.
 
 
@@ -53,6 +68,7 @@ class ScenarioOut(Schema):
     response_steps: list[str]
     buyer_owner: str = Field(description="Email of the owner on the buyer's side.")
     provider_owner: str = Field(description="Email of the owner on the provider's side.")
+    version: int = Field(description="Send it back with an edit; a newer one answers 409.")
 
     @staticmethod
     def resolve_response_steps(obj) -> list[str]:
@@ -72,6 +88,7 @@ class ExerciseOut(Schema):
     held_on: dt.date
     result: str
     notes: str
+    version: int = Field(description="Send it back with an edit; a newer one answers 409.")
 
 
 class PlanOut(Schema):
@@ -143,6 +160,24 @@ class ScenarioIn(InputSchema):
     response_steps: str = Field(description="One step per line.")
     buyer_owner: str = Field(description="Email of a member of the buyer.")
     provider_owner: str = Field(description="Email of a member of the provider.")
+
+
+class ScenarioPatch(InputSchema):
+    version: int = Field(description="The version you read; a newer one answers 409.")
+    title: str | None = None
+    description: str | None = None
+    detected_by_feeds: list[str] | None = None
+    detected_by_checks: list[str] | None = None
+    response_steps: str | None = Field(None, description="One step per line.")
+    buyer_owner: str | None = Field(None, description="Email of a member of the buyer.")
+    provider_owner: str | None = Field(None, description="Email of a member of the provider.")
+
+
+class ExercisePatch(InputSchema):
+    version: int = Field(description="The version you read; a newer one answers 409.")
+    held_on: dt.date | None = None
+    result: Literal["passed", "partial", "failed"] | None = None
+    notes: str | None = None
 
 
 class GapIn(Schema):
@@ -266,6 +301,13 @@ class LinkedFindingOut(Schema):
         return finding_customers_url(obj)
 
 
+class IncidentCheckOut(Schema):
+    check_name: str = Field(description="The check's id, or late_delivery:<feed slug> for late deliveries.")
+    label: str = Field(description="What people call the check.")
+    feed_name: str = Field(description="The feed's slug.")
+    open: bool = Field(description="True while this incident is the check's open incident.")
+
+
 class IncidentOut(Schema):
     id: int
     engagement_id: int
@@ -276,8 +318,9 @@ class IncidentOut(Schema):
     status: IncidentStatus
     severity: Literal["low", "medium", "high", "critical"]
     source: str
-    check_name: str
+    check_name: str = Field(description="The first check behind an incident opened from findings.")
     feed_name: str
+    checks: list[IncidentCheckOut] = Field(description="Every check whose failures this incident gathers.")
     affected_customers: list[str]
     failing_rows: int
     occurred_at: dt.datetime
@@ -286,6 +329,10 @@ class IncidentOut(Schema):
     solution_agreed_at: dt.datetime | None
     closed_at: dt.datetime | None
     version: int
+
+    @staticmethod
+    def resolve_checks(obj) -> list:
+        return list(obj.checks.all())
 
 
 class IncidentDetailOut(IncidentOut):
@@ -402,7 +449,9 @@ class ControlIn(InputSchema):
     owner: str = Field(description="Email of a member of either side.")
     due_on: dt.date
     kind: Literal["process", "new_check"] = "process"
-    feed_name: str = ""
+    feed: int | str | None = Field(
+        None, description="For a new check: one of the engagement's monitoring feeds, by id, slug or name.")
+    feed_name: str = Field("", description="Older spelling of `feed` (slug or name).")
     check: dict[str, Any] | None = Field(None, description="For a new check: the check in the suite format.")
 
 
@@ -485,6 +534,60 @@ def add_exercise(request: HttpRequest, plan_id: int, payload: ExerciseIn):
     services.exercise_record(actor=request.user, organization=request.organization, plan=plan,
                              held_on=payload.held_on, result=payload.result, notes=payload.notes, gaps=gaps)
     return Status(201, selectors.plan_get(**_scope(request), pk=plan_id))
+
+
+def _scenario(request: HttpRequest, scenario_id: int):
+    return selectors.scenario_get(**_scope(request), pk=scenario_id)
+
+
+@router.patch("/resilience/scenarios/{scenario_id}", response={200: ScenarioOut, **CONFLICT, **WRITE_ERRORS},
+              summary="Edit a failure scenario")
+def update_scenario(request: HttpRequest, scenario_id: int, payload: ScenarioPatch):
+    """Change the fields you send; a stale `version` answers 409 and nothing changes."""
+    scenario = _scenario(request, scenario_id)
+    changes = payload.model_dump(exclude_unset=True)
+    version = changes.pop("version")
+    engagement = scenario.plan.engagement
+    for field in ("buyer_owner", "provider_owner"):
+        if field in changes:
+            changes[field] = _member(engagement, changes[field], field)
+    services.scenario_update(actor=request.user, organization=request.organization, scenario=scenario,
+                             expected_version=version, **changes)
+    return _scenario(request, scenario_id)
+
+
+@router.delete("/resilience/scenarios/{scenario_id}", response={204: None, **CONFLICT, **WRITE_ERRORS},
+               summary="Delete a failure scenario")
+def delete_scenario(request: HttpRequest, scenario_id: int, version: int | None = None):
+    """Refused (422, with the reason) while incidents refer to it: their history keeps it."""
+    services.scenario_delete(actor=request.user, organization=request.organization,
+                             scenario=_scenario(request, scenario_id), expected_version=version)
+    return Status(204, None)
+
+
+def _exercise(request: HttpRequest, exercise_id: int):
+    return selectors.exercise_get(**_scope(request), pk=exercise_id)
+
+
+@router.patch("/resilience/exercises/{exercise_id}", response={200: ExerciseOut, **CONFLICT, **WRITE_ERRORS},
+              summary="Edit an exercise")
+def update_exercise(request: HttpRequest, exercise_id: int, payload: ExercisePatch):
+    """Change the date, result or notes; a stale `version` answers 409 and nothing changes."""
+    exercise = _exercise(request, exercise_id)
+    changes = payload.model_dump(exclude_unset=True)
+    version = changes.pop("version")
+    services.exercise_update(actor=request.user, organization=request.organization, exercise=exercise,
+                             expected_version=version, **changes)
+    return _exercise(request, exercise_id)
+
+
+@router.delete("/resilience/exercises/{exercise_id}", response={204: None, **CONFLICT, **WRITE_ERRORS},
+               summary="Delete an exercise")
+def delete_exercise(request: HttpRequest, exercise_id: int, version: int | None = None):
+    """Refused (422, with the reason) when its gaps became actions: deleting it would delete them."""
+    services.exercise_delete(actor=request.user, organization=request.organization,
+                             exercise=_exercise(request, exercise_id), expected_version=version)
+    return Status(204, None)
 
 
 # Incidents.
@@ -619,7 +722,8 @@ def add_control(request: HttpRequest, incident_id: int, payload: ControlIn):
     services.control_add(
         actor=request.user, organization=request.organization, incident=incident,
         description=payload.description, owner=_member(incident.engagement, payload.owner, "owner"),
-        due_on=payload.due_on, kind=payload.kind, feed_name=payload.feed_name, check=payload.check)
+        due_on=payload.due_on, kind=payload.kind, check=payload.check,
+        feed=_feed(request, incident.engagement, payload.feed if payload.feed not in (None, "") else payload.feed_name))
     return Status(201, _detail(request, incident_id))
 
 

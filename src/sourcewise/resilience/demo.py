@@ -2,7 +2,9 @@
 
 Northwind's plan for outbound marketing calls, with the brief's failure scenario;
 a collections plan last exercised long ago (flagged); a past incident, closed with
-its postmortem; and the brief's incident, opened from the failed targeting check.
+its postmortem; and the brief's incident, opened from the bad day's failed checks (one
+incident for the one failure) and acknowledged by Dialwell. The services stamp "now", so
+the story's times are set afterwards: the measured durations read as a real incident's.
 """
 
 from __future__ import annotations
@@ -13,7 +15,16 @@ from django.utils import timezone
 
 from sourcewise.monitoring.models import Finding
 from sourcewise.resilience import findings, services
-from sourcewise.resilience.models import Incident, ResiliencePlan
+from sourcewise.resilience.models import (
+    Cause,
+    Incident,
+    OptionComment,
+    PreventiveControl,
+    ResiliencePlan,
+    SolutionOption,
+    TimelineEntry,
+)
+from sourcewise.resilience.postmortem import postmortem_markdown
 
 FEED = "contact-log"  # monitoring's daily contact log (its slug)
 SEGMENT_CHECK = "contact_was_targeted"  # the check that fails on monitoring's bad day
@@ -71,11 +82,14 @@ def load(story) -> None:
         _past_incident(outbound, vm, owner, am, ops)
 
     # The brief's incident comes from monitoring's bad-day findings, as the signal would bring
-    # it once the demo commits: each failed error check opens (or adds to) its incident, and
+    # it once the demo commits: the failed error checks of the run open one incident, and
     # a finding already linked is left alone, so loading twice changes nothing.
-    findings.record_findings(
+    touched = findings.record_findings(
         Finding.objects.filter(feed__engagement=outbound, kind=Finding.Kind.CHECK, severity="error",
                                status="failed").select_related("feed", "run__delivery").order_by("pk"))
+    for incident in touched:
+        if incident.status == Incident.Status.REPORTED:
+            _acknowledged_on_the_day(incident, am)
 
 
 def _past_incident(engagement, vm, owner, am, ops) -> None:
@@ -115,3 +129,73 @@ def _past_incident(engagement, vm, owner, am, ops) -> None:
     services.incident_sign_off(actor=owner, incident=incident, expected_version=version())
     services.incident_close(actor=am, incident=incident, expected_version=version(),
                             lessons="Every schedule is checked in the customer's local time.")
+    start = timezone.make_aware(dt.datetime.combine(timezone.localdate() - dt.timedelta(days=PAST_DAYS_AGO),
+                                                    dt.time(21, 20)))
+    _retime(incident, start, PAST_SCHEDULE)
+
+
+# When each step of the past incident happened, after it was reported (timeline kinds in order):
+# acknowledged 40 minutes later, investigated that evening, causes and options the next morning,
+# the buyer's decision the day after, remediated within the week, signed off and closed.
+PAST_DAYS_AGO = 35
+H = dt.timedelta(hours=1)
+M = dt.timedelta(minutes=1)
+PAST_SCHEDULE = {
+    "opened": [0 * H],
+    "acknowledged": [40 * M],
+    "status": [70 * M, 2 * 24 * H + 3 * H, 6 * 24 * H + 2 * H],
+    "cause": [13 * H + 10 * M, 13 * H + 40 * M],
+    "option": [15 * H, 15 * H + 20 * M],
+    "comment": [36 * H + 30 * M],
+    "decision": [37 * H + 10 * M],
+    "control": [38 * H],
+    "sign_off": [8 * 24 * H + 16 * H],
+    "closed": [8 * 24 * H + 17 * H],
+}
+CURRENT_SCHEDULE = {"opened": [0 * H], "check": [0 * H, 0 * H, 0 * H], "acknowledged": [40 * M]}
+
+
+def _acknowledged_on_the_day(incident: Incident, am) -> None:
+    """Dialwell acknowledged the bad day's incident some 40 minutes after the check run reported it."""
+    services.incident_acknowledge(
+        actor=am, incident=incident, expected_version=incident.version, caused_by="provider",
+        statement="Dialwell owns this failure: we called customers Northwind did not target, and we "
+                  "apologise to Northwind and to them.")
+    # Reported when the delivery was checked, a few minutes after it arrived.
+    _retime(incident, incident.occurred_at + 4 * M, CURRENT_SCHEDULE)
+
+
+def _retime(incident: Incident, start: dt.datetime, schedule: dict[str, list[dt.timedelta]]) -> None:
+    """Give the demo's incident the times a real one would have had (the services stamp "now").
+
+    Each timeline entry gets the next time of its kind in `schedule`, from `start`; the
+    incident's milestones follow their entries, and a postmortem is written again with them.
+    """
+    incident = Incident.objects.get(pk=incident.pk)
+    used: dict[str, int] = {}
+    last = start
+    stamps: dict[str, dt.datetime] = {}
+    for entry in incident.timeline.order_by("at", "pk"):
+        offsets = schedule.get(entry.kind, [])
+        index = used.get(entry.kind, 0)
+        used[entry.kind] = index + 1
+        at = start + offsets[index] if index < len(offsets) else last + M
+        last = max(last, at)
+        TimelineEntry.objects.filter(pk=entry.pk).update(at=at)
+        stamps.setdefault(entry.kind, at)
+        stamps[f"last:{entry.kind}"] = at
+    fields = {"reported_at": start, "created_at": start, "occurred_at": min(incident.occurred_at, start),
+              "updated_at": last}
+    for field, kind in (("acknowledged_at", "acknowledged"), ("solution_agreed_at", "decision"),
+                        ("signed_off_at", "sign_off"), ("closed_at", "closed")):
+        if getattr(incident, field) is not None and kind in stamps:
+            fields[field] = stamps[kind]
+    Incident.objects.filter(pk=incident.pk).update(**fields)
+    for model, kind, lookup in ((Cause, "cause", "incident"), (SolutionOption, "option", "incident"),
+                                (OptionComment, "comment", "option__incident"),
+                                (PreventiveControl, "control", "incident")):
+        if kind in stamps:
+            model.objects.filter(**{lookup: incident}).update(created_at=stamps[kind])
+    incident = Incident.objects.get(pk=incident.pk)
+    if incident.status == Incident.Status.CLOSED:
+        Incident.objects.filter(pk=incident.pk).update(postmortem=postmortem_markdown(incident))

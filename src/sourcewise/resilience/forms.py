@@ -61,6 +61,17 @@ class ScenarioForm(forms.Form):
         self.fields["provider_owner"].queryset = engagement_people(engagement, "provider")
 
 
+class ScenarioEditForm(ScenarioForm):
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+
+class ExerciseEditForm(forms.Form):
+    held_on = forms.DateField(widget=DATE, label="Held on")
+    result = forms.ChoiceField(choices=Exercise.Result.choices)
+    notes = forms.CharField(widget=_text_area(3), required=False)
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+
 class ExerciseForm(forms.Form):
     held_on = forms.DateField(widget=DATE, label="Held on")
     result = forms.ChoiceField(choices=Exercise.Result.choices)
@@ -124,11 +135,18 @@ class ControlForm(forms.Form):
     owner = forms.ModelChoiceField(queryset=User.objects.none())
     due_on = forms.DateField(widget=DATE, label="Due on")
     kind = forms.ChoiceField(choices=[("process", "Process or people change"), ("new_check", "New check on a feed")])
-    feed_name = forms.CharField(required=False, label="Feed (for a new check)")
+    feed = forms.ModelChoiceField(queryset=None, required=False, label="Feed (for a new check)",
+                                  empty_label="Choose the feed whose suite gets the check",
+                                  help_text="One of the engagement's monitoring feeds.")
     check = forms.CharField(widget=_text_area(4), required=False, label="Check (YAML, in the suite format)",
                             help_text="For example: {id: in_segment, dataset: contacts, relationships: "
                                       "{to: targets, columns: [campaign_id, customer_id]}}")
 
-    def __init__(self, *args, engagement, **kwargs):
+    def __init__(self, *args, engagement, feeds, **kwargs):
+        """`feeds`: the engagement's feeds as monitoring's scoped selector gives them to the user."""
         super().__init__(*args, **kwargs)
         self.fields["owner"].queryset = engagement_people(engagement)
+        self.fields["feed"].queryset = feeds.filter(engagement=engagement).order_by("name")
+        self.fields["feed"].label_from_instance = lambda f: f"{f.name} ({f.slug})"
+        self.fields["feed"].error_messages["invalid_choice"] = (
+            "Choose one of this engagement's feeds; that one is not among them.")

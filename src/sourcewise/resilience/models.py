@@ -94,6 +94,8 @@ class FailureScenario(TenantModel):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    version = models.PositiveIntegerField(default=1)
 
     tenant_engagement_field = "plan__engagement"
 
@@ -123,6 +125,8 @@ class Exercise(TenantModel):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    version = models.PositiveIntegerField(default=1)
 
     tenant_engagement_field = "plan__engagement"
 
@@ -176,6 +180,7 @@ class Incident(TenantModel):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.REPORTED)
     severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.MEDIUM)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.MANUAL)
+    # The first check behind an incident opened from findings (all of them: `checks`).
     check_name = models.CharField(max_length=200, blank=True)
     feed_name = models.CharField(max_length=200, blank=True)
     source_url = models.CharField(max_length=500, blank=True)
@@ -230,17 +235,12 @@ class Incident(TenantModel):
             models.Index(fields=["engagement", "status"]),
             models.Index(fields=["engagement", "check_name"]),
         ]
-        constraints = [
-            # At most one open incident per check of an engagement: failures add to it.
-            models.UniqueConstraint(
-                fields=["engagement", "check_name"],
-                condition=~Q(status="closed") & ~Q(check_name=""),
-                name="incident_one_open_per_check",
-            ),
-        ]
 
     def __str__(self) -> str:
         return self.title
+
+    def check_list(self) -> list[IncidentCheck]:
+        return list(self.checks.all())
 
     def get_absolute_url(self) -> str:
         return reverse("incident_detail", args=[self.pk])
@@ -423,6 +423,39 @@ class PreventiveControl(TenantModel):
 
     def is_overdue(self, today: dt.date | None = None) -> bool:
         return self.done_at is None and self.due_on < (today or timezone.localdate())
+
+
+class IncidentCheck(TenantModel):
+    """A check whose failures an incident gathers; open while the incident is open.
+
+    The database keeps at most one open incident per check of an engagement: a later
+    failure of the check adds to that incident. Closing releases the check, reopening
+    takes it back.
+    """
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="checks")
+    engagement = models.ForeignKey("core.Engagement", on_delete=models.PROTECT, related_name="+")
+    check_name = models.CharField(max_length=200, help_text="The check's id, or late_delivery:<feed slug>.")
+    label = models.CharField(max_length=300, blank=True, help_text="What people call the check.")
+    feed_name = models.CharField(max_length=200, blank=True, help_text="The feed's slug.")
+    open = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    tenant_engagement_field = "engagement"
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            # At most one open incident per check of an engagement: failures add to it.
+            models.UniqueConstraint(
+                fields=["engagement", "check_name"], condition=Q(open=True),
+                name="incident_check_one_open",
+            ),
+            models.UniqueConstraint(fields=["incident", "check_name"], name="incident_check_once"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label or self.check_name
 
 
 class IncidentFinding(TenantModel):

@@ -36,8 +36,11 @@ def postmortem_markdown(incident: Incident) -> str:
     ]
     if incident.failing_rows:
         lines.append(f"- Failing rows: {incident.failing_rows}")
-    if incident.check_name:
-        lines.append(f"- Detected by the check {incident.check_name} on {incident.feed_name}")
+    checks = [c.label or c.check_name for c in incident.checks.all()] or (
+        [incident.check_name] if incident.check_name else [])
+    if checks:
+        noun = "check" if len(checks) == 1 else "checks"
+        lines.append(f"- Detected by the {noun} {'; '.join(checks)} on {incident.feed_name}")
     if incident.plan:
         lines.append(
             f"- Tolerance of {incident.plan.service}: {incident.plan.max_customers_affected} customers, "

@@ -9,6 +9,7 @@ from django.db.models import Count, Max, Prefetch, QuerySet
 from sourcewise.core.selectors import get_visible
 from sourcewise.resilience.models import (
     Exercise,
+    FailureScenario,
     Incident,
     PreventiveControl,
     ResiliencePlan,
@@ -35,7 +36,7 @@ def plan_get(*, user: Any, organization: Any = None, pk: Any) -> ResiliencePlan:
 def incident_list(*, user: Any, organization: Any = None) -> QuerySet[Incident]:
     return Incident.objects.visible_to(user, organization).select_related(
         "engagement", "engagement__buyer", "engagement__provider", "plan"
-    )
+    ).prefetch_related("checks")
 
 
 def incident_get(*, user: Any, organization: Any = None, pk: Any) -> Incident:
@@ -57,4 +58,16 @@ def control_get(*, user: Any, organization: Any = None, pk: Any) -> PreventiveCo
 
 def option_get(*, user: Any, organization: Any = None, pk: Any) -> SolutionOption:
     return get_visible(SolutionOption.objects.select_related("incident"), user=user,
+                       organization=organization, pk=pk)
+
+
+def scenario_get(*, user: Any, organization: Any = None, pk: Any) -> FailureScenario:
+    return get_visible(
+        FailureScenario.objects.select_related("plan__engagement__buyer", "plan__engagement__provider",
+                                               "buyer_owner", "provider_owner"),
+        user=user, organization=organization, pk=pk)
+
+
+def exercise_get(*, user: Any, organization: Any = None, pk: Any) -> Exercise:
+    return get_visible(Exercise.objects.select_related("plan__engagement"), user=user,
                        organization=organization, pk=pk)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -30,6 +31,7 @@ from sourcewise.resilience.models import (
     Exercise,
     FailureScenario,
     Incident,
+    IncidentCheck,
     IncidentFinding,
     IncidentLink,
     OptionComment,
@@ -224,6 +226,37 @@ def _side_member(user: User | None, organization: Organization, field: str, side
     return user
 
 
+SCENARIO_FIELDS = (
+    "title", "description", "detected_by_feeds", "detected_by_checks", "response_steps",
+    "buyer_owner", "provider_owner",
+)
+EXERCISE_FIELDS = ("held_on", "result", "notes")
+
+
+def _clean_scenario(fields: dict[str, Any], engagement: Engagement) -> dict[str, Any]:
+    """Each given field of a scenario checked; every problem named at once."""
+    errors: dict[str, str] = {}
+    if "title" in fields:
+        fields["title"] = _text(fields["title"], "title",
+                                "Name the failure, e.g. the targeting data integration fails.", errors, 200)
+    if "description" in fields:
+        fields["description"] = (fields["description"] or "").strip()
+    if "detected_by_feeds" in fields:
+        fields["detected_by_feeds"] = _names(fields["detected_by_feeds"], "detected_by_feeds", "feed", errors)
+    if "detected_by_checks" in fields:
+        fields["detected_by_checks"] = _names(fields["detected_by_checks"], "detected_by_checks", "check", errors)
+    if "response_steps" in fields:
+        fields["response_steps"] = _text(fields["response_steps"], "response_steps",
+                                         "Write the response steps, one per line.", errors)
+    if "buyer_owner" in fields:
+        _side_member(fields["buyer_owner"], engagement.buyer, "buyer_owner", "buyer", errors)
+    if "provider_owner" in fields:
+        _side_member(fields["provider_owner"], engagement.provider, "provider_owner", "provider", errors)
+    if errors:
+        raise ValidationError(errors)
+    return fields
+
+
 @transaction.atomic
 def scenario_add(
     *,
@@ -241,26 +274,162 @@ def scenario_add(
     """A failure scenario: how it is detected, the response steps, an owner on each side."""
     engagement = plan.engagement
     membership = _writer(actor, engagement, organization)
-    errors: dict[str, str] = {}
-    title = _text(title, "title", "Name the failure, e.g. the targeting data integration fails.", errors, 200)
-    feeds = _names(detected_by_feeds, "detected_by_feeds", "feed", errors)
-    checks = _names(detected_by_checks, "detected_by_checks", "check", errors)
-    steps = _text(response_steps, "response_steps", "Write the response steps, one per line.", errors)
-    _side_member(buyer_owner, engagement.buyer, "buyer_owner", "buyer", errors)
-    _side_member(provider_owner, engagement.provider, "provider_owner", "provider", errors)
-    if errors:
-        raise ValidationError(errors)
-    scenario = FailureScenario.objects.create(
-        plan=plan, title=title, description=(description or "").strip(), detected_by_feeds=feeds,
-        detected_by_checks=checks, response_steps=steps, buyer_owner=buyer_owner,
-        provider_owner=provider_owner,
-    )
+    fields = _clean_scenario(dict(
+        title=title, description=description, detected_by_feeds=detected_by_feeds,
+        detected_by_checks=detected_by_checks, response_steps=response_steps, buyer_owner=buyer_owner,
+        provider_owner=provider_owner), engagement)
+    scenario = FailureScenario.objects.create(plan=plan, **fields)
     audit.record(actor=actor, action="resilience.scenario_add", obj=scenario,
                  organization=membership.organization,
-                 changes=audit.created(audit.snapshot(scenario, [
-                     "plan", "title", "detected_by_feeds", "detected_by_checks", "response_steps",
-                     "buyer_owner", "provider_owner"])))
+                 changes=audit.created(audit.snapshot(scenario, ["plan", *SCENARIO_FIELDS])))
     return scenario
+
+
+def _locked_scenario(scenario: FailureScenario) -> FailureScenario:
+    return FailureScenario.objects.select_for_update(of=("self",)).select_related(
+        "plan__engagement__buyer", "plan__engagement__provider").get(pk=scenario.pk)
+
+
+@transaction.atomic
+def scenario_update(
+    *,
+    actor: User,
+    scenario: FailureScenario,
+    expected_version: int | None,
+    organization: Organization | None = None,
+    **changes: Any,
+) -> FailureScenario:
+    """Edit a failure scenario; refused (Conflict) if someone saved a newer version meanwhile."""
+    unknown = set(changes) - set(SCENARIO_FIELDS)
+    if unknown:
+        raise ValidationError({key: "This field cannot be edited." for key in sorted(unknown)})
+    scenario = _locked_scenario(scenario)
+    engagement = scenario.plan.engagement
+    membership = _writer(actor, engagement, organization)
+    _stale(scenario, expected_version, "scenario")
+    cleaned = _clean_scenario(dict(changes), engagement)
+    before = audit.snapshot(scenario, SCENARIO_FIELDS)
+    for key, value in cleaned.items():
+        setattr(scenario, key, value)
+    delta = audit.diff(before, audit.snapshot(scenario, SCENARIO_FIELDS))
+    if not delta:
+        return scenario
+    scenario.version += 1
+    scenario.updated_at = timezone.now()
+    scenario.save()
+    audit.record(actor=actor, action="resilience.scenario_update", obj=scenario,
+                 organization=membership.organization, changes=delta)
+    return scenario
+
+
+@transaction.atomic
+def scenario_delete(
+    *,
+    actor: User,
+    scenario: FailureScenario,
+    expected_version: int | None = None,
+    organization: Organization | None = None,
+) -> None:
+    """Delete a failure scenario no incident refers to.
+
+    An incident's scenario is part of its history: it links the incident to its plan's
+    response and to past incidents of the same failure. Deleting such a scenario is
+    refused with the reason (edit it instead), so nothing an incident refers to vanishes.
+    """
+    scenario = _locked_scenario(scenario)
+    membership = _writer(actor, scenario.plan.engagement, organization)
+    _stale(scenario, expected_version, "scenario")
+    count = Incident.objects.filter(scenario=scenario).count()
+    if count:
+        raise ValidationError(
+            f"{count} incident{'s refer' if count > 1 else ' refers'} to this scenario, so it stays: "
+            "their history keeps the scenario they were run under. Edit the scenario instead.")
+    audit.record(actor=actor, action="resilience.scenario_delete", obj=scenario,
+                 organization=membership.organization,
+                 changes=audit.diff(audit.snapshot(scenario, ["plan", *SCENARIO_FIELDS]), {}))
+    scenario.delete()
+
+
+def _clean_exercise(fields: dict[str, Any]) -> dict[str, Any]:
+    errors: dict[str, str] = {}
+    if "held_on" in fields:
+        held_on = fields["held_on"]
+        if not isinstance(held_on, dt.date):
+            errors["held_on"] = "Give the date of the exercise as YYYY-MM-DD."
+        elif held_on > timezone.localdate():
+            errors["held_on"] = "An exercise is recorded after it is held: the date is in the future."
+    if "result" in fields and fields["result"] not in Exercise.Result.values:
+        errors["result"] = f"Say how it went: one of {', '.join(Exercise.Result.values)}."
+    if "notes" in fields:
+        fields["notes"] = (fields["notes"] or "").strip()
+    if errors:
+        raise ValidationError(errors)
+    return fields
+
+
+def _locked_exercise(exercise: Exercise) -> Exercise:
+    return Exercise.objects.select_for_update(of=("self",)).select_related("plan__engagement").get(pk=exercise.pk)
+
+
+@transaction.atomic
+def exercise_update(
+    *,
+    actor: User,
+    exercise: Exercise,
+    expected_version: int | None,
+    organization: Organization | None = None,
+    **changes: Any,
+) -> Exercise:
+    """Edit an exercise's date, result or notes; a stale edit is refused (Conflict).
+
+    Its gaps are preventive controls of their own (marked done from the plan page).
+    """
+    unknown = set(changes) - set(EXERCISE_FIELDS)
+    if unknown:
+        raise ValidationError({key: "This field cannot be edited." for key in sorted(unknown)})
+    exercise = _locked_exercise(exercise)
+    membership = _writer(actor, exercise.plan.engagement, organization)
+    _stale(exercise, expected_version, "exercise")
+    cleaned = _clean_exercise(dict(changes))
+    before = audit.snapshot(exercise, EXERCISE_FIELDS)
+    for key, value in cleaned.items():
+        setattr(exercise, key, value)
+    delta = audit.diff(before, audit.snapshot(exercise, EXERCISE_FIELDS))
+    if not delta:
+        return exercise
+    exercise.version += 1
+    exercise.updated_at = timezone.now()
+    exercise.save()
+    audit.record(actor=actor, action="resilience.exercise_update", obj=exercise,
+                 organization=membership.organization, changes=delta)
+    return exercise
+
+
+@transaction.atomic
+def exercise_delete(
+    *,
+    actor: User,
+    exercise: Exercise,
+    expected_version: int | None = None,
+    organization: Organization | None = None,
+) -> None:
+    """Delete an exercise recorded by mistake; one whose gaps became actions is kept.
+
+    Its gaps are preventive controls with owners and due dates (reminded when overdue):
+    deleting the exercise would delete them, so it is refused with the reason.
+    """
+    exercise = _locked_exercise(exercise)
+    membership = _writer(actor, exercise.plan.engagement, organization)
+    _stale(exercise, expected_version, "exercise")
+    count = PreventiveControl.objects.filter(exercise=exercise).count()
+    if count:
+        raise ValidationError(
+            f"{count} action{'s' if count > 1 else ''} came from this exercise's gaps, so it stays: "
+            "deleting it would delete them. Edit the exercise instead.")
+    audit.record(actor=actor, action="resilience.exercise_delete", obj=exercise,
+                 organization=membership.organization,
+                 changes=audit.diff(audit.snapshot(exercise, ["plan", *EXERCISE_FIELDS]), {}))
+    exercise.delete()
 
 
 @transaction.atomic
@@ -278,12 +447,10 @@ def exercise_record(
     engagement = plan.engagement
     membership = _writer(actor, engagement, organization)
     errors: dict[str, str] = {}
-    if not isinstance(held_on, dt.date):
-        errors["held_on"] = "Give the date of the exercise as YYYY-MM-DD."
-    elif held_on > timezone.localdate():
-        errors["held_on"] = "An exercise is recorded after it is held: the date is in the future."
-    if result not in Exercise.Result.values:
-        errors["result"] = f"Say how it went: one of {', '.join(Exercise.Result.values)}."
+    try:
+        _clean_exercise({"held_on": held_on, "result": result})
+    except ValidationError as exc:
+        errors.update({key: messages[0] for key, messages in exc.message_dict.items()})
     for index, gap in enumerate(gaps or []):
         problem = _gap_problem(gap, engagement)
         if problem:
@@ -318,12 +485,19 @@ def _gap_problem(gap: dict[str, Any], engagement: Engagement) -> str | None:
 # Incidents: opening, and failures reported by monitoring.
 
 
-def _plan_for(engagement: Engagement, scenario: FailureScenario | None, check_name: str = ""):
+def _plan_for(engagement: Engagement, scenario: FailureScenario | None,
+              check_names: Sequence[str] = ()):
+    """The plan (and scenario) an incident falls under: the scenario that names one of its checks.
+
+    A late delivery's key is `late_delivery:<feed slug>`; a scenario may name it so, or name
+    `late_delivery` for every feed.
+    """
     if scenario is not None:
         return scenario.plan, scenario
-    if check_name:
+    wanted = [n for name in check_names for n in (name, name.split(":", 1)[0]) if n]
+    if wanted:
         for candidate in FailureScenario.objects.filter(plan__engagement=engagement).select_related("plan"):
-            if check_name in candidate.detected_by_checks:
+            if any(name in candidate.detected_by_checks for name in wanted):
                 return candidate.plan, candidate
     plans = list(ResiliencePlan.objects.filter(engagement=engagement)[:2])
     return (plans[0] if len(plans) == 1 else None), None
@@ -336,13 +510,20 @@ def _clean_customers(value: Any) -> list[str]:
 
 
 def _link_similar(incident: Incident) -> list[IncidentLink]:
-    """Link past incidents of the engagement that share the check, the scenario or the text."""
+    """Link past incidents of the engagement that share a check, the scenario or the text."""
     links = []
     past = Incident.objects.filter(engagement=incident.engagement).exclude(pk=incident.pk)
+    mine = set(incident.checks.values_list("check_name", flat=True))
+    shared: dict[int, str] = {}
+    if mine:
+        for incident_id, name in IncidentCheck.objects.filter(
+            engagement=incident.engagement, check_name__in=mine
+        ).exclude(incident=incident).order_by("pk").values_list("incident_id", "check_name"):
+            shared.setdefault(incident_id, name)
     text = f"{incident.title} {incident.description}"
     for other in past.order_by("-reported_at")[:500]:
-        if incident.check_name and other.check_name == incident.check_name:
-            reason = f"same check ({incident.check_name})"
+        if other.pk in shared:
+            reason = f"same check ({shared[other.pk]})"
         elif incident.scenario_id and other.scenario_id == incident.scenario_id:
             reason = "same failure scenario"
         else:
@@ -409,6 +590,32 @@ def incident_open(
     return incident
 
 
+@dataclass(frozen=True)
+class Failure:
+    """One failed check as monitoring reports it: its key, what it did, and the finding behind it."""
+
+    check_name: str
+    summary: str
+    affected_customers: list[str] = field(default_factory=list)
+    failing_rows: int = 0
+    label: str = ""
+    finding: Any = None
+    occurred_at: dt.datetime | None = None
+    source_url: str = ""
+
+
+def _failure_problems(failure: Failure, engagement: Engagement) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    _text(failure.check_name, "check_name", "Name the check that failed.", errors, 200)
+    _text(failure.summary, "summary", "Summarise what failed.", errors)
+    rows = failure.failing_rows
+    if not isinstance(rows, int) or isinstance(rows, bool) or rows < 0:
+        errors["failing_rows"] = "Give the number of failing rows as a whole number."
+    if failure.finding is not None and failure.finding.feed.engagement_id != engagement.pk:
+        errors["finding"] = "That finding belongs to another engagement."
+    return errors
+
+
 @transaction.atomic
 def incident_record_failure(
     *,
@@ -427,99 +634,166 @@ def incident_record_failure(
     """A failed check reported by monitoring: open an incident, or add to the open one.
 
     Only `error` severity opens incidents (a `warn` is monitoring's to show); None then.
-    The actor is the system. The open incident for the same check gains a timeline
-    entry and the new customers, and its severity rises with them (it never falls).
-    `finding` (a monitoring Finding of the same engagement) is linked to the incident.
+    One failure through `incident_record_failures`.
     """
-    errors: dict[str, str] = {}
-    check_name = _text(check_name, "check_name", "Name the check that failed.", errors, 200)
-    feed_name = _text(feed_name, "feed_name", "Name the feed the check belongs to.", errors, 200)
-    summary = _text(summary, "summary", "Summarise what failed.", errors)
+    errors = _failure_problems(Failure(check_name=(check_name or "").strip(), summary=summary,
+                                       failing_rows=failing_rows, finding=finding), engagement)
+    _text(feed_name, "feed_name", "Name the feed the check belongs to.", errors, 200)
     if severity not in ("error", "warn"):
         errors["severity"] = "A check's severity is error or warn."
-    if not isinstance(failing_rows, int) or isinstance(failing_rows, bool) or failing_rows < 0:
-        errors["failing_rows"] = "Give the number of failing rows as a whole number."
-    if finding is not None and finding.feed.engagement_id != engagement.pk:
-        errors["finding"] = "That finding belongs to another engagement."
     if errors:
         raise ValidationError(errors)
     if severity != "error":
         return None
-    incident = _record_failure(engagement=engagement, check_name=check_name, feed_name=feed_name,
-                               customers=_clean_customers(affected_customers), failing_rows=failing_rows,
-                               summary=summary, source_url=source_url, at=occurred_at or timezone.now(),
-                               title=title)
-    if finding is not None:
-        IncidentFinding.objects.get_or_create(finding=finding, defaults={"incident": incident})
-    return incident
+    failure = Failure(check_name=check_name.strip(), summary=summary.strip(),
+                      affected_customers=list(affected_customers or []), failing_rows=failing_rows,
+                      finding=finding, occurred_at=occurred_at, source_url=source_url)
+    return incident_record_failures(engagement=engagement, feed_name=feed_name, failures=[failure],
+                                    title=title)[0]
 
 
-def _record_failure(*, engagement: Engagement, check_name: str, feed_name: str, customers: list[str],
-                    failing_rows: int, summary: str, source_url: str, at: dt.datetime,
-                    title: str) -> Incident:
-    def open_incident() -> Incident | None:
-        return (
-            Incident.objects.select_for_update()
-            .filter(engagement=engagement, check_name=check_name).exclude(status=S.CLOSED).first()
-        )
+@transaction.atomic
+def incident_record_failures(
+    *,
+    engagement: Engagement,
+    feed_name: str,
+    failures: Sequence[Failure],
+    feed_label: str = "",
+    title: str = "",
+) -> list[Incident]:
+    """Failed error checks of one feed (one check run): one failure, one incident.
 
-    incident = open_incident()
-    if incident is not None:
-        return _add_failure(incident, check_name=check_name, feed_name=feed_name, customers=customers,
-                            failing_rows=failing_rows, summary=summary, at=at)
-    plan, scenario = _plan_for(engagement, None, check_name)
+    A failure whose check already has an open incident adds to it (customers merged,
+    severity may rise, never fall). The others open ONE new incident together: its title
+    names the feed and the checks, its customers are their union, each check gets its
+    open `IncidentCheck` row and a timeline entry, each finding is linked. The actor is
+    the system. Returns the incidents touched, the new one last.
+    """
+    errors: dict[str, str] = {}
+    feed_name = _text(feed_name, "feed_name", "Name the feed the checks belong to.", errors, 200)
+    if not failures:
+        errors["failures"] = "Give at least one failed check."
+    for index, failure in enumerate(failures):
+        for key, message in _failure_problems(failure, engagement).items():
+            errors[key if len(failures) == 1 else f"failures[{index}].{key}"] = message
+    if errors:
+        raise ValidationError(errors)
+    failures = [Failure(**{**failure.__dict__, "check_name": failure.check_name.strip(),
+                           "summary": failure.summary.strip(),
+                           "affected_customers": _clean_customers(failure.affected_customers)})
+                for failure in failures]
+    # Another run of the same check may open its incident while this one does: the database
+    # refuses the second open row, and the retry adds to the incident that won.
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                return _record_failures(engagement, feed_name, feed_label or feed_name, failures, title)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _record_failures(engagement: Engagement, feed_name: str, feed_label: str, failures: list[Failure],
+                     title: str) -> list[Incident]:
+    names = list(dict.fromkeys(f.check_name for f in failures))
+    taken = {
+        row.check_name: row.incident_id
+        for row in IncidentCheck.objects.select_for_update().filter(
+            engagement=engagement, check_name__in=names, open=True)
+    }
+    touched: dict[int, Incident] = {}
+    fresh: list[Failure] = []
+    for failure in failures:
+        incident_id = taken.get(failure.check_name)
+        if incident_id is None:
+            fresh.append(failure)
+            continue
+        incident = touched.get(incident_id) or Incident.objects.select_for_update(of=("self",)).select_related(
+            "plan", "engagement").get(pk=incident_id)
+        touched[incident_id] = _add_failure(incident, failure, feed_name)
+    result = list(touched.values())
+    if fresh:
+        result.append(_open_from_failures(engagement, feed_name, feed_label, fresh, title))
+    return result
+
+
+def _link_finding(incident: Incident, failure: Failure) -> None:
+    if failure.finding is not None:
+        IncidentFinding.objects.get_or_create(finding=failure.finding, defaults={"incident": incident})
+
+
+def _shorten(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
+
+
+def _open_from_failures(engagement: Engagement, feed_name: str, feed_label: str, failures: list[Failure],
+                        title: str) -> Incident:
+    checks: dict[str, str] = {}
+    for failure in failures:
+        checks.setdefault(failure.check_name, failure.label or failure.check_name)
+    labels = list(checks.values())
+    customers = _clean_customers([c for f in failures for c in f.affected_customers])
+    rows = sum(f.failing_rows for f in failures)
+    plan, scenario = _plan_for(engagement, None, list(checks))
     now = timezone.now()
-    try:
-        with transaction.atomic():
-            incident = Incident.objects.create(
-                engagement=engagement, plan=plan, scenario=scenario,
-                title=((title or "").strip() or f"{check_name} failed on {feed_name}")[:200],
-                description=summary,
-                source=Incident.Source.FINDING, check_name=check_name, feed_name=feed_name,
-                source_url=source_url or "", affected_customers=customers, failing_rows=failing_rows,
-                severity=rules.severity_for(len(customers), plan.max_customers_affected if plan else None),
-                occurred_at=min(at, now), reported_at=now,
-            )
-    except IntegrityError:
-        # Another run of the same check opened it a moment ago: add to that one instead.
-        incident = open_incident()
-        if incident is None:
-            raise
-        return _add_failure(incident, check_name=check_name, feed_name=feed_name,
-                            customers=customers, failing_rows=failing_rows, summary=summary, at=at)
-    _note(incident, None, "opened", f"Opened by the failed check {check_name} on {feed_name}: "
-          f"{summary} ({failing_rows} failing rows, {len(customers)} customers affected; "
+    if not (title or "").strip():
+        title = (f"{labels[0]} failed on {feed_label}" if len(labels) == 1
+                 else f"{len(labels)} checks failed on {feed_label}: " + "; ".join(labels))
+    at = min((f.occurred_at for f in failures if f.occurred_at), default=now)
+    incident = Incident.objects.create(
+        engagement=engagement, plan=plan, scenario=scenario, title=_shorten(title.strip()),
+        description="\n".join(dict.fromkeys(f.summary for f in failures)),
+        source=Incident.Source.FINDING, check_name=next(iter(checks)), feed_name=feed_name,
+        source_url=next((f.source_url for f in failures if f.source_url), ""),
+        affected_customers=customers, failing_rows=rows,
+        severity=rules.severity_for(len(customers), plan.max_customers_affected if plan else None),
+        occurred_at=min(at, now), reported_at=now,
+    )
+    for name, label in checks.items():
+        IncidentCheck.objects.create(incident=incident, engagement=engagement, check_name=name,
+                                     label=label[:300], feed_name=feed_name)
+    _note(incident, None, "opened",
+          f"Opened by {len(checks)} failed check{'s' if len(checks) > 1 else ''} on {feed_label}: "
+          f"{', '.join(labels)} ({rows} failing rows, {len(customers)} customers affected; "
           f"severity {incident.get_severity_display().lower()}).")
+    for failure in failures:
+        _note(incident, None, "check", f"{failure.label or failure.check_name} failed: {failure.summary} "
+              f"({failure.failing_rows} failing rows, {len(failure.affected_customers)} customers).")
+        _link_finding(incident, failure)
     _link_similar(incident)
     audit.record(actor=None, action="resilience.incident_open", obj=incident,
                  organization=engagement.buyer,
                  changes=audit.created(audit.snapshot(incident, [
                      "title", "description", "status", "severity", "source", "check_name",
-                     "feed_name", "plan", "scenario", "affected_customers", "failing_rows"])))
+                     "feed_name", "plan", "scenario", "affected_customers", "failing_rows"])
+                     | {"checks": {"before": None, "after": list(checks)}}))
     return incident
 
 
-def _add_failure(incident: Incident, *, check_name: str, feed_name: str, customers: list[str],
-                 failing_rows: int, summary: str, at: dt.datetime) -> Incident:
-    """Another failure of the check behind an open incident: customers merged, severity may rise."""
+def _add_failure(incident: Incident, failure: Failure, feed_name: str) -> Incident:
+    """Another failure of a check behind an open incident: customers merged, severity may rise."""
     engagement = incident.engagement
     before = audit.snapshot(incident, ["affected_customers", "failing_rows", "severity"])
     known = set(incident.affected_customers)
-    new = [c for c in customers if c not in known]
+    new = [c for c in failure.affected_customers if c not in known]
     incident.affected_customers = [*incident.affected_customers, *new]
-    incident.failing_rows += failing_rows
+    incident.failing_rows += failure.failing_rows
     plan = incident.plan
     severity_now = rules.severity_for(len(incident.affected_customers),
                                       plan.max_customers_affected if plan else None)
     if rules.SEVERITY_RANK[severity_now] > rules.SEVERITY_RANK[incident.severity]:
         incident.severity = severity_now
     _bump(incident, "affected_customers", "failing_rows", "severity")
-    _note(incident, None, "failure", f"{check_name} on {feed_name} failed again: {summary} "
-          f"({failing_rows} failing rows, {len(new)} more customers affected).", at=at)
+    _note(incident, None, "failure", f"{failure.label or failure.check_name} on {feed_name} failed again: "
+          f"{failure.summary} ({failure.failing_rows} failing rows, {len(new)} more customers affected).",
+          at=failure.occurred_at if failure.occurred_at and failure.occurred_at <= timezone.now() else None)
+    _link_finding(incident, failure)
     audit.record(actor=None, action="resilience.incident_failure_added", obj=incident,
                  organization=engagement.buyer,
                  changes=audit.diff(before, audit.snapshot(
-                     incident, ["affected_customers", "failing_rows", "severity"])))
+                     incident, ["affected_customers", "failing_rows", "severity"]))
+                 | {"check": {"before": None, "after": failure.check_name}})
     return incident
 
 
@@ -838,10 +1112,16 @@ def control_add(
     due_on: dt.date | None,
     organization: Organization | None = None,
     kind: str = PreventiveControl.Kind.PROCESS,
+    feed: Any = None,
     feed_name: str = "",
     check: dict[str, Any] | str | None = None,
 ) -> PreventiveControl:
-    """A preventive control with owner and due date; a "new check" carries a validated check."""
+    """A preventive control with owner and due date; a "new check" carries a validated check.
+
+    A new check names one of the engagement's monitoring feeds: `feed` (a Feed the caller
+    fetched through monitoring's scoped selectors) or `feed_name` (its slug or name). An
+    unknown feed is refused, naming it and the engagement's feeds.
+    """
     incident = _locked(incident)
     engagement = incident.engagement
     membership = _writer(actor, engagement, organization)
@@ -856,7 +1136,15 @@ def control_add(
         errors["kind"] = "A control is a process change or a new check."
     spec = None
     if kind == PreventiveControl.Kind.NEW_CHECK:
-        feed_name = _text(feed_name, "feed_name", "Name the feed whose suite gets the check.", errors, 200)
+        if feed is not None and feed.engagement_id != engagement.pk:
+            errors["feed"] = f"The feed \u201c{feed.name}\u201d is not one of this engagement's feeds."
+        elif feed is None and not (feed_name or "").strip():
+            errors["feed"] = "Choose the feed whose suite gets the check."
+        elif feed is None:
+            feed = feed_for(engagement, feed_name)
+            if feed is None:
+                errors["feed"] = unknown_feed_message(engagement, feed_name)
+        feed_name = feed.slug if feed is not None and "feed" not in errors else ""
         if check in (None, "", {}):
             errors["check"] = "Write the check in the suite format, e.g. {dataset: contacts, not_null: [customer_id]}."
         else:
@@ -899,6 +1187,13 @@ def feed_for(engagement: Engagement, name: str):
     return None
 
 
+def unknown_feed_message(engagement: Engagement, name: Any) -> str:
+    from sourcewise.monitoring.models import Feed
+
+    known = ", ".join(f"{f.slug} ({f.name})" for f in Feed.objects.filter(engagement=engagement)) or "none yet"
+    return f"No feed \u201c{name}\u201d in this engagement (its feeds: {known})."
+
+
 def _default_applier(*, actor: User, organization: Organization, engagement: Engagement,
                      feed_name: str, check: dict[str, Any]) -> str:
     """Add the check to the feed's suite through monitoring's `suite_add_check` (a new version).
@@ -908,13 +1203,11 @@ def _default_applier(*, actor: User, organization: Organization, engagement: Eng
     the reason and nothing changes.
     """
     from sourcewise.monitoring import services as monitoring
-    from sourcewise.monitoring.models import Feed
 
     feed = feed_for(engagement, feed_name)
     if feed is None:
-        known = ", ".join(f"{f.slug} ({f.name})" for f in Feed.objects.filter(engagement=engagement)) or "none yet"
-        raise ValidationError({"feed_name": f"No feed named \u201c{feed_name}\u201d in this engagement "
-                                            f"(its feeds: {known})."})
+        # The feed was renamed or removed since the control named it.
+        raise ValidationError({"feed_name": unknown_feed_message(engagement, feed_name)})
     if organization.pk != engagement.buyer_id:
         raise ValidationError(f"Only {engagement.buyer}'s side edits the suite of {feed.name}: "
                               f"a member of {engagement.buyer} adds this check.")
@@ -1051,6 +1344,8 @@ def incident_close(
         raise ValidationError({"lessons": "Write the lessons learned: they stay after the incident closes."})
     incident.status = S.CLOSED
     incident.closed_at = timezone.now()
+    # Its checks are free again: the next failure of one opens a new incident (linked to this one).
+    IncidentCheck.objects.filter(incident=incident).update(open=False)
     _note(incident, actor, "closed", f"Closed by {actor} ({membership.organization}); postmortem written.")
     incident.postmortem = postmortem_markdown(incident)
     _bump(incident, "status", "closed_at", "lessons", "postmortem")
@@ -1079,10 +1374,20 @@ def incident_reopen(
     reason = _text(reason, "reason", "Say why the incident is reopened.", errors)
     if errors:
         raise ValidationError(errors)
-    if Incident.objects.filter(engagement=incident.engagement, check_name=incident.check_name).exclude(
-        status=S.CLOSED
-    ).exclude(check_name="").exists():
-        raise ValidationError({"status": "Another incident is open for the same check; add to that one."})
+    checks = list(incident.checks.all())
+    taken = list(IncidentCheck.objects.filter(
+        engagement=incident.engagement, check_name__in=[c.check_name for c in checks], open=True,
+    ).exclude(incident=incident).select_related("incident").order_by("pk"))
+    if taken:
+        raise ValidationError({"status": _taken_reason(taken)})
+    try:
+        with transaction.atomic():
+            IncidentCheck.objects.filter(incident=incident).update(open=True)
+    except IntegrityError:
+        # Another incident took one of the checks a moment ago.
+        raise ValidationError({"status": _taken_reason(list(IncidentCheck.objects.filter(
+            engagement=incident.engagement, check_name__in=[c.check_name for c in checks], open=True,
+        ).exclude(incident=incident).select_related("incident")))}) from None
     incident.status = S.INVESTIGATING
     incident.closed_at = None
     incident.signed_off_at = None
@@ -1096,6 +1401,13 @@ def incident_reopen(
                  organization=membership.organization,
                  changes=audit.diff({"status": S.CLOSED}, {"status": S.INVESTIGATING}) | {"reason": {"before": None, "after": reason}})
     return incident
+
+
+def _taken_reason(taken: list[IncidentCheck]) -> str:
+    parts = [f"{row.label or row.check_name} is followed by the open incident #{row.incident_id} "
+             f"\u201c{row.incident.title}\u201d" for row in taken]
+    return ("This incident cannot be reopened: " + "; ".join(parts)
+            + ". New failures of a check add to its open incident; add to that one instead.")
 
 
 # Webhooks for reminders.

@@ -27,5 +27,9 @@ urlpatterns = [
     path("resilience/plans/<int:pk>/edit/", views.plan_edit, name="resilience_plan_edit"),
     path("resilience/plans/<int:pk>/scenarios/", views.plan_scenario, name="resilience_plan_scenario"),
     path("resilience/plans/<int:pk>/exercises/", views.plan_exercise, name="resilience_plan_exercise"),
+    path("resilience/scenarios/<int:pk>/edit/", views.scenario_edit, name="resilience_scenario_edit"),
+    path("resilience/scenarios/<int:pk>/delete/", views.scenario_delete, name="resilience_scenario_delete"),
+    path("resilience/exercises/<int:pk>/edit/", views.exercise_edit, name="resilience_exercise_edit"),
+    path("resilience/exercises/<int:pk>/delete/", views.exercise_delete, name="resilience_exercise_delete"),
     path("resilience/webhook/", views.webhook_settings, name="resilience_webhook"),
 ]

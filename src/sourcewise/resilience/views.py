@@ -99,6 +99,13 @@ def incident_new(request: HttpRequest) -> HttpResponse:
                                                     "cancel": "incidents"}, status=status)
 
 
+def _feeds(request: HttpRequest):
+    """The monitoring feeds the user sees (a control's new check goes into one of them)."""
+    from sourcewise.monitoring.selectors import feed_list
+
+    return feed_list(**_scope(request))
+
+
 def _role_facts(request: HttpRequest, engagement: Engagement) -> dict[str, Any]:
     membership = membership_of(request.user, request.organization)
     role = membership.role if membership else None
@@ -125,10 +132,11 @@ def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "acknowledge_form": forms.AcknowledgeForm(initial={"version": incident.version}, auto_id="ack_%s"),
         "cause_form": forms.CauseForm(auto_id="cause_%s"),
         "option_form": forms.OptionForm(auto_id="option_%s"),
-        "control_form": forms.ControlForm(engagement=engagement, auto_id="control_%s"),
+        "control_form": forms.ControlForm(engagement=engagement, feeds=_feeds(request), auto_id="control_%s"),
         "options": list(incident.options.all()),
         "controls": list(incident.controls.all()),
         "findings": [(f, finding_customers_url(f)) for f in linked_findings(incident)],
+        "checks": list(incident.checks.all()),
         "detected_links": feed_links(engagement, [incident.feed_name]) if incident.feed_name else None,
     }
     context["tab"] = request.GET.get("tab", "incident")
@@ -265,7 +273,7 @@ def incident_control(request: HttpRequest, pk: int) -> HttpResponse:
     incident = _incident(request, pk)
 
     def action():
-        data = _valid(forms.ControlForm(request.POST, engagement=incident.engagement))
+        data = _valid(forms.ControlForm(request.POST, engagement=incident.engagement, feeds=_feeds(request)))
         check = data["check"].strip() or None
         if check:
             try:
@@ -274,7 +282,7 @@ def incident_control(request: HttpRequest, pk: int) -> HttpResponse:
                 raise ValidationError({"check": f"The check is not valid YAML: {' '.join(str(exc).split())}"}) from None
         services.control_add(actor=request.user, organization=request.organization, incident=incident,
                              description=data["description"], owner=data["owner"], due_on=data["due_on"],
-                             kind=data["kind"], feed_name=data["feed_name"], check=check)
+                             kind=data["kind"], feed=data["feed"], check=check)
 
     return _act(request, incident.get_absolute_url(), action, "Preventive control added.")
 
@@ -492,6 +500,101 @@ def plan_exercise(request: HttpRequest, pk: int) -> HttpResponse:
                                  held_on=data["held_on"], result=data["result"], notes=data["notes"], gaps=gaps)
 
     return _plan_act(request, pk, build, "Exercise recorded.")
+
+
+def _edit_page(request: HttpRequest, *, form, obj, title: str, save: Callable[[dict], Any],
+               newer_facts: Callable[[Any], list[tuple[str, str]]], what: str) -> HttpResponse:
+    """An edit form whose stale save is refused, showing the newer version beside yours (like plan_edit)."""
+    back = obj.plan.get_absolute_url()
+    newer = None
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            save(data)
+        except ValidationError as exc:
+            add_form_errors(form, exc)
+        except Conflict as exc:
+            form.add_error(None, str(exc))
+            obj.refresh_from_db()
+            newer = obj
+            # Your values stay in the form; the version moves on so that saving again is deliberate.
+            form.data = form.data.copy()
+            form.data["version"] = str(obj.version)
+        else:
+            messages.success(request, f"{what.capitalize()} saved.")
+            return redirect(back)
+    status = 409 if newer else (422 if request.method == "POST" else 200)
+    return render(request, "resilience/form.html", {
+        "form": form, "title": title, "cancel_url": back,
+        "newer_facts": newer_facts(newer) if newer else None, "newer_version": newer.version if newer else None,
+    }, status=status)
+
+
+def _scenario_facts(scenario) -> list[tuple[str, str]]:
+    return [("Failure scenario", scenario.title), ("Description", scenario.description or "\u2014"),
+            ("Detected on feeds", ", ".join(scenario.detected_by_feeds)),
+            ("Detected by checks", ", ".join(scenario.detected_by_checks)),
+            ("Response steps", "; ".join(scenario.steps())),
+            ("Owners", f"{scenario.buyer_owner}, {scenario.provider_owner}")]
+
+
+@login_required
+def scenario_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    scenario = selectors.scenario_get(**_scope(request), pk=pk)
+    engagement = scenario.plan.engagement
+    initial = {"title": scenario.title, "description": scenario.description,
+               "detected_by_feeds": "\n".join(scenario.detected_by_feeds),
+               "detected_by_checks": "\n".join(scenario.detected_by_checks),
+               "response_steps": scenario.response_steps, "buyer_owner": scenario.buyer_owner_id,
+               "provider_owner": scenario.provider_owner_id, "version": scenario.version}
+    form = forms.ScenarioEditForm(request.POST or None, engagement=engagement, initial=initial)
+
+    def save(data):
+        version = data.pop("version")
+        services.scenario_update(actor=request.user, organization=request.organization, scenario=scenario,
+                                 expected_version=version, **data)
+
+    return _edit_page(request, form=form, obj=scenario, title=f"Edit the scenario \u201c{scenario.title}\u201d",
+                      save=save, newer_facts=_scenario_facts, what="scenario")
+
+
+@login_required
+@require_POST
+def scenario_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    scenario = selectors.scenario_get(**_scope(request), pk=pk)
+    return _act(request, scenario.plan.get_absolute_url(), lambda: services.scenario_delete(
+        actor=request.user, organization=request.organization, scenario=scenario,
+        expected_version=_version(request)), f"Scenario \u201c{scenario.title}\u201d deleted.")
+
+
+def _exercise_facts(exercise) -> list[tuple[str, str]]:
+    return [("Held on", str(exercise.held_on)), ("Result", exercise.get_result_display()),
+            ("Notes", exercise.notes or "\u2014")]
+
+
+@login_required
+def exercise_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    exercise = selectors.exercise_get(**_scope(request), pk=pk)
+    initial = {"held_on": exercise.held_on, "result": exercise.result, "notes": exercise.notes,
+               "version": exercise.version}
+    form = forms.ExerciseEditForm(request.POST or None, initial=initial)
+
+    def save(data):
+        version = data.pop("version")
+        services.exercise_update(actor=request.user, organization=request.organization, exercise=exercise,
+                                 expected_version=version, **data)
+
+    return _edit_page(request, form=form, obj=exercise, title=f"Edit the exercise of {exercise.held_on}",
+                      save=save, newer_facts=_exercise_facts, what="exercise")
+
+
+@login_required
+@require_POST
+def exercise_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    exercise = selectors.exercise_get(**_scope(request), pk=pk)
+    return _act(request, exercise.plan.get_absolute_url(), lambda: services.exercise_delete(
+        actor=request.user, organization=request.organization, exercise=exercise,
+        expected_version=_version(request)), f"Exercise of {exercise.held_on} deleted.")
 
 
 @login_required
