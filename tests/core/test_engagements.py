@@ -395,7 +395,7 @@ def test_a_stale_edit_shows_the_conflict_and_overwrites_nothing(world, login):
         "name": "Provider's older name", "services": "", "version": stale_version,
     })
     assert response.status_code == 422
-    assert "Someone else saved this engagement after you opened it." in response.content.decode()
+    assert "Someone else saved this engagement after you opened it (it is now version" in response.content.decode()
     world.engagement.refresh_from_db()
     assert world.engagement.name == "Buyer's new name"
     assert world.engagement.services == "Outbound campaigns"

@@ -31,7 +31,8 @@ def check_version(obj: models.Model, expected_version: int | None, what: str) ->
     """Refuse an edit made on an older version than the one stored (None skips the check)."""
     if expected_version is not None and expected_version != obj.version:
         raise Conflict(
-            f"Someone else saved this {what} after you opened it. "
+            f"Someone else saved this {what} after you opened it (it is now version "
+            f"{obj.version}, you had {expected_version}). "
             "Reload to see their changes, then make yours again."
         )
 

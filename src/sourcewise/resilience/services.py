@@ -20,8 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from sourcewise.accounts.models import Organization, User
-from sourcewise.core import audit
-from sourcewise.core.errors import Conflict
+from sourcewise.core import audit, edits
 from sourcewise.core.models import Engagement
 from sourcewise.core.permissions import membership_of, require_engagement_role
 from sourcewise.core.tenancy import Role
@@ -75,13 +74,7 @@ def _writer(actor: User, engagement: Engagement, organization: Organization | No
     return require_engagement_role(actor, engagement, minimum, organization=organization)
 
 
-def _stale(incident_or_plan, expected_version: int | None, what: str) -> None:
-    if expected_version is not None and expected_version != incident_or_plan.version:
-        raise Conflict(
-            f"Someone else saved this {what} after you opened it (it is now version "
-            f"{incident_or_plan.version}, you had {expected_version}). "
-            "Reload to see their changes, then make yours again."
-        )
+_stale = edits.check_version
 
 
 def _locked(incident: Incident) -> Incident:
@@ -184,29 +177,22 @@ def plan_update(
     **changes: Any,
 ) -> ResiliencePlan:
     """Edit a plan; refused if someone saved a newer version meanwhile."""
-    unknown = set(changes) - set(PLAN_FIELDS)
-    if unknown:
-        raise ValidationError({key: "This field cannot be edited." for key in sorted(unknown)})
+    edits.refuse_unknown(changes, PLAN_FIELDS)
     plan = ResiliencePlan.objects.select_for_update().get(pk=plan.pk)
     membership = _writer(actor, plan.engagement, organization)
     _stale(plan, expected_version, "plan")
-    cleaned = _clean_plan(dict(changes))
-    if "service" in cleaned and ResiliencePlan.objects.filter(
-        engagement=plan.engagement, service__iexact=cleaned["service"]
-    ).exclude(pk=plan.pk).exists():
-        raise ValidationError({"service": "This engagement already has a plan for that service."})
-    before = audit.snapshot(plan, PLAN_FIELDS)
-    for key, value in cleaned.items():
-        setattr(plan, key, value)
-    delta = audit.diff(before, audit.snapshot(plan, PLAN_FIELDS))
-    if not delta:
-        return plan
-    plan.version += 1
-    plan.updated_at = timezone.now()
-    plan.save()
-    audit.record(actor=actor, action="resilience.plan_update", obj=plan,
-                 organization=membership.organization, changes=delta)
-    return plan
+
+    def cleaned(_merged: dict[str, Any]) -> dict[str, Any]:
+        fields = _clean_plan(dict(changes))
+        if "service" in fields and ResiliencePlan.objects.filter(
+            engagement=plan.engagement, service__iexact=fields["service"]
+        ).exclude(pk=plan.pk).exists():
+            raise ValidationError({"service": "This engagement already has a plan for that service."})
+        return fields
+
+    return edits.save_edit(plan, fields=PLAN_FIELDS, changes=changes, clean=cleaned,
+                           expected_version=expected_version, what="plan", actor=actor,
+                           action="resilience.plan_update", organization=membership.organization)
 
 
 def _names(value: Any, field: str, what: str, errors: dict) -> list[str]:
@@ -300,26 +286,14 @@ def scenario_update(
     **changes: Any,
 ) -> FailureScenario:
     """Edit a failure scenario; refused (Conflict) if someone saved a newer version meanwhile."""
-    unknown = set(changes) - set(SCENARIO_FIELDS)
-    if unknown:
-        raise ValidationError({key: "This field cannot be edited." for key in sorted(unknown)})
+    edits.refuse_unknown(changes, SCENARIO_FIELDS)
     scenario = _locked_scenario(scenario)
     engagement = scenario.plan.engagement
     membership = _writer(actor, engagement, organization)
-    _stale(scenario, expected_version, "scenario")
-    cleaned = _clean_scenario(dict(changes), engagement)
-    before = audit.snapshot(scenario, SCENARIO_FIELDS)
-    for key, value in cleaned.items():
-        setattr(scenario, key, value)
-    delta = audit.diff(before, audit.snapshot(scenario, SCENARIO_FIELDS))
-    if not delta:
-        return scenario
-    scenario.version += 1
-    scenario.updated_at = timezone.now()
-    scenario.save()
-    audit.record(actor=actor, action="resilience.scenario_update", obj=scenario,
-                 organization=membership.organization, changes=delta)
-    return scenario
+    return edits.save_edit(scenario, fields=SCENARIO_FIELDS, changes=changes,
+                           clean=lambda _merged: _clean_scenario(dict(changes), engagement),
+                           expected_version=expected_version, what="scenario", actor=actor,
+                           action="resilience.scenario_update", organization=membership.organization)
 
 
 @transaction.atomic
@@ -384,25 +358,13 @@ def exercise_update(
 
     Its gaps are preventive controls of their own (marked done from the plan page).
     """
-    unknown = set(changes) - set(EXERCISE_FIELDS)
-    if unknown:
-        raise ValidationError({key: "This field cannot be edited." for key in sorted(unknown)})
+    edits.refuse_unknown(changes, EXERCISE_FIELDS)
     exercise = _locked_exercise(exercise)
     membership = _writer(actor, exercise.plan.engagement, organization)
-    _stale(exercise, expected_version, "exercise")
-    cleaned = _clean_exercise(dict(changes))
-    before = audit.snapshot(exercise, EXERCISE_FIELDS)
-    for key, value in cleaned.items():
-        setattr(exercise, key, value)
-    delta = audit.diff(before, audit.snapshot(exercise, EXERCISE_FIELDS))
-    if not delta:
-        return exercise
-    exercise.version += 1
-    exercise.updated_at = timezone.now()
-    exercise.save()
-    audit.record(actor=actor, action="resilience.exercise_update", obj=exercise,
-                 organization=membership.organization, changes=delta)
-    return exercise
+    return edits.save_edit(exercise, fields=EXERCISE_FIELDS, changes=changes,
+                           clean=lambda _merged: _clean_exercise(dict(changes)),
+                           expected_version=expected_version, what="exercise", actor=actor,
+                           action="resilience.exercise_update", organization=membership.organization)
 
 
 @transaction.atomic
