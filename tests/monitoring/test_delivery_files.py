@@ -488,3 +488,24 @@ def test_a_worker_given_up_on_cannot_record_what_it_copied(world, feeds, helpers
     session.refresh_from_db()
     assert session.status == "failed" and "The worker stopped while copying" in session.reason
     assert not Delivery.objects.filter(feed=feeds.contacts).exists() and not _left_behind(settings, feeds.contacts)
+
+
+def test_a_location_whose_task_was_lost_is_queued_again(world, feeds, helpers, s3, settings,
+                                                        django_capture_on_commit_callbacks):
+    import datetime as dt
+
+    s3.put_object(Bucket="dialwell-drop", Key="day.parquet", Body=helpers.good_day())
+    # Registered, but the process stopped before any worker took its task.
+    session = _registered(world, feeds, "s3://dialwell-drop/day.parquet", django_capture_on_commit_callbacks)
+    stale_after = dt.timedelta(seconds=settings.MONITORING_STALE_RUN_SECONDS + 1)
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        assert services.fetches_recover_stale(now=session.queued_at + stale_after - dt.timedelta(seconds=2)) == 0
+    assert queued == []
+    later = session.queued_at + stale_after
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.fetches_recover_stale(now=later) == 1  # its task queued again, and run
+    session.refresh_from_db()
+    assert session.status == "completed" and session.delivery.status == "accepted" and session.queued_at == later
+    # Queued again once per period, and never once claimed or completed.
+    assert services.fetches_recover_stale(now=later) == 0
+    assert Delivery.objects.filter(feed=feeds.contacts).count() == 1

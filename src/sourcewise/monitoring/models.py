@@ -219,6 +219,8 @@ class UploadSession(TenantModel):
         Delivery, null=True, blank=True, on_delete=models.PROTECT, related_name="upload_session"
     )
     reason = models.TextField(blank=True, help_text="Why a registered location was not copied in.")
+    # When the location's task was (last) queued; the stale-fetch job queues a lost one again.
+    queued_at = models.DateTimeField(default=timezone.now)
     # When a worker claimed the location, and its last sign of life while copying.
     fetch_started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)

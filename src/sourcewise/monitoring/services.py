@@ -1161,10 +1161,21 @@ def fetches_recover_stale(*, now: dt.datetime | None = None) -> int:
     A FETCHING session whose heartbeat is older than MONITORING_STALE_RUN_SECONDS lost its
     worker. It is not copied again by itself (the worker may have got further than its
     last sign of life shows); what it left under the storage root is removed and a person
-    registers the location again. Returns how many were marked failed.
+    registers the location again. A location still OPEN that long after its task was
+    queued lost the task before any worker claimed it: it is queued again (the claim
+    makes a duplicate task harmless). Returns how many sessions were failed or re-queued.
     """
     now = now or timezone.now()
     cutoff = now - dt.timedelta(seconds=settings.MONITORING_STALE_RUN_SECONDS)
+    lost = UploadSession.objects.filter(status=UploadSession.Status.OPEN, queued_at__lt=cutoff).exclude(location="")
+    requeued = 0
+    for session_id in list(lost.values_list("pk", flat=True)):
+        with transaction.atomic():
+            # One conditional UPDATE: a worker's claim in between leaves it alone.
+            if UploadSession.objects.filter(
+                    pk=session_id, status=UploadSession.Status.OPEN, queued_at__lt=cutoff).update(queued_at=now):
+                transaction.on_commit(lambda pk=session_id: _enqueue_fetch(pk))
+                requeued += 1
     stale = UploadSession.objects.filter(status=UploadSession.Status.FETCHING, heartbeat_at__lt=cutoff)
     failed = 0
     for session_id in list(stale.values_list("pk", flat=True)):
@@ -1179,7 +1190,7 @@ def fetches_recover_stale(*, now: dt.datetime | None = None) -> int:
         # After the commit: a worker that was only slow can no longer record what it copied.
         _discard_fetch_files(session_id)
         failed += 1
-    return failed
+    return failed + requeued
 
 
 def _reject_unread(*, actor, organization, feed, filename, period, source, reason: str,
