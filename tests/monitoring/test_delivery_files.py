@@ -509,3 +509,27 @@ def test_a_location_whose_task_was_lost_is_queued_again(world, feeds, helpers, s
     # Queued again once per period, and never once claimed or completed.
     assert services.fetches_recover_stale(now=later) == 0
     assert Delivery.objects.filter(feed=feeds.contacts).count() == 1
+
+
+def test_a_fetch_that_still_beats_is_not_failed_and_a_location_takes_no_parts(
+        world, feeds, helpers, s3, settings, django_capture_on_commit_callbacks):
+    import datetime as dt
+    import io
+
+    session = _registered(world, feeds, "s3://dialwell-drop/day.parquet", django_capture_on_commit_callbacks)
+    provider = dict(actor=world.provider.member, organization=world.provider.organization, session=session)
+    with pytest.raises(ValidationError, match="registered location s3://dialwell-drop/day.parquet"):
+        services.upload_session_append(**provider, offset=0, stream=io.BytesIO(b"x"))
+    with pytest.raises(ValidationError, match="it takes no parts"):
+        services.upload_session_complete(**provider)
+    claimed = services._claim_fetch(session.pk)
+    # A long copy: the worker's pulse keeps proving it alive past the threshold.
+    long_after = claimed.fetch_started_at + dt.timedelta(seconds=3 * settings.MONITORING_STALE_RUN_SECONDS)
+    services._FetchPulse(session.pk).beat()
+    session.refresh_from_db()
+    assert session.heartbeat_at > claimed.heartbeat_at
+    UploadSession.objects.filter(pk=session.pk).update(
+        heartbeat_at=long_after - dt.timedelta(seconds=settings.MONITORING_STALE_RUN_SECONDS - 5))
+    assert services.fetches_recover_stale(now=long_after) == 0
+    session.refresh_from_db()
+    assert session.status == "fetching"

@@ -837,6 +837,14 @@ def upload_session_start(
     return session
 
 
+def _require_receiving(session: UploadSession) -> None:
+    if session.location:
+        raise ValidationError(f"This upload is the registered location {session.location}, which the worker "
+                              "copies in; it takes no parts.")
+    if session.status != UploadSession.Status.OPEN:
+        raise ValidationError("This upload is already completed.")
+
+
 def upload_session_append(
     *, actor: User, organization: Organization | None, session: UploadSession, offset: int, stream: Any,
 ) -> UploadSession:
@@ -847,8 +855,7 @@ def upload_session_append(
     """
     session = UploadSession.objects.select_related("feed__engagement").get(pk=session.pk)
     require_engagement_role(actor, session.feed.engagement, Role.MEMBER, organization=organization)
-    if session.status != UploadSession.Status.OPEN:
-        raise ValidationError("This upload is already completed.")
+    _require_receiving(session)
     if offset != session.received_bytes:
         raise Conflict(f"This upload has {session.received_bytes} bytes; send the part that starts there.")
     path = storage_path(session.part_path)
@@ -877,8 +884,7 @@ def upload_session_complete(
     """All parts arrived: the file becomes a delivery (accepted or rejected, like an upload)."""
     session = UploadSession.objects.select_related("feed__engagement").get(pk=session.pk)
     require_engagement_role(actor, session.feed.engagement, Role.MEMBER, organization=organization)
-    if session.status != UploadSession.Status.OPEN:
-        raise ValidationError("This upload is already completed.")
+    _require_receiving(session)
     if session.received_bytes != session.size_bytes:
         raise Conflict(f"Only {session.received_bytes} of {session.size_bytes} bytes have arrived; "
                        f"send the rest from byte {session.received_bytes}.")
