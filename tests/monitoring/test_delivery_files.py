@@ -7,6 +7,7 @@ import hashlib
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from sourcewise.core.models import AuditEvent
 from sourcewise.monitoring import services, story
@@ -323,3 +324,212 @@ def test_an_object_that_cannot_be_stored_here_is_rejected_with_the_reason(
     assert session.status == "completed" and session.delivery.status == "rejected"
     assert "could not be stored here" in session.delivery.reason and "No space left" in session.delivery.reason
     assert not _stored_files(settings, feeds.contacts)
+
+
+# -- a fetch claimed once, and never left waiting ---------------------------------------------
+
+
+def _registered(world, feeds, location, capture):
+    """Register an s3:// location without running its task (the worker has not picked it up)."""
+    with capture(execute=False):
+        return services.delivery_register(actor=world.provider.member, organization=world.provider.organization,
+                                          feed=feeds.contacts, location=location)
+
+
+def _left_behind(settings, feed):
+    """Files of the feed's deliveries and anything under uploads/, relative to the storage root."""
+    root = settings.STORAGE_ROOT
+    uploads = sorted(p for p in (root / "uploads").rglob("*") if p.is_file())
+    return sorted(str(p.relative_to(root)) for p in _stored_files(settings, feed) + uploads)
+
+
+def test_a_fetch_run_twice_copies_the_object_once(world, feeds, helpers, s3, settings, monkeypatch,
+                                                  django_capture_on_commit_callbacks):
+    s3.put_object(Bucket="dialwell-drop", Key="day.parquet", Body=helpers.good_day())
+    session = _registered(world, feeds, "s3://dialwell-drop/day.parquet", django_capture_on_commit_callbacks)
+    # The task queued twice (or retried after it finished): the second finds it completed.
+    first = services.delivery_fetch(session_id=session.pk)
+    second = services.delivery_fetch(session_id=session.pk)
+    assert first is not None and second == first
+    assert Delivery.objects.filter(feed=feeds.contacts).count() == 1
+    session.refresh_from_db()
+    assert session.status == "completed" and session.delivery == first and session.fetch_started_at
+    assert session.part_path == "" and _left_behind(settings, feeds.contacts) == [first.stored_path]
+    # The same id queued twice: the second task runs while the first is still copying.
+    other = _registered(world, feeds, "s3://dialwell-drop/day.parquet", django_capture_on_commit_callbacks)
+    real_inspect, during = services.files.inspect_file, []
+
+    def second_task_meanwhile(*args, **kwargs):
+        if not during:
+            during.append(services.delivery_fetch(session_id=other.pk))
+            during.append(UploadSession.objects.get(pk=other.pk).status)
+        return real_inspect(*args, **kwargs)
+
+    monkeypatch.setattr(services.files, "inspect_file", second_task_meanwhile)
+    delivered = services.delivery_fetch(session_id=other.pk)
+    assert during == [None, "fetching"]  # it found the claim and copied nothing
+    other.refresh_from_db()
+    assert other.status == "completed" and other.delivery == delivered
+    assert Delivery.objects.filter(feed=feeds.contacts).count() == 2  # one per registration
+    assert services._claim_fetch(other.pk) is None
+
+
+def test_a_registrant_who_left_fails_the_fetch_with_the_reason(world, feeds, helpers, s3, settings, login,
+                                                               django_capture_on_commit_callbacks):
+    from django.urls import reverse
+
+    from sourcewise.accounts import services as accounts
+    from sourcewise.accounts.models import Membership
+
+    s3.put_object(Bucket="dialwell-drop", Key="day.parquet", Body=helpers.good_day())
+    session = _registered(world, feeds, "s3://dialwell-drop/day.parquet", django_capture_on_commit_callbacks)
+    _token, secret = accounts.api_token_create(actor=world.provider.manager,
+                                               organization=world.provider.organization, name="test")
+    accounts.membership_remove(actor=world.provider.owner, membership=Membership.objects.get(
+        user=world.provider.member, organization=world.provider.organization))
+    assert services.delivery_fetch(session_id=session.pk) is None
+    session.refresh_from_db()
+    assert session.status == "failed" and session.delivery is None
+    assert "Member of Dialwell Outsourcing registered s3://dialwell-drop/day.parquet" in session.reason
+    assert "no longer a member" in session.reason and "nothing was kept" in session.reason
+    assert AuditEvent.objects.filter(action="upload.fail", object_id=str(session.pk)).exists()
+    assert not Delivery.objects.filter(feed=feeds.contacts).exists() and not _left_behind(settings, feeds.contacts)
+    # Failed is final: the task run again does nothing.
+    assert services.delivery_fetch(session_id=session.pk) is None
+    assert not Delivery.objects.filter(feed=feeds.contacts).exists()
+    # The API and the page say why.
+    body = login(world.provider.manager).get(
+        f"/api/v1/monitoring/uploads/{session.pk}", HTTP_AUTHORIZATION=f"Bearer {secret}").json()
+    assert body["status"] == "failed" and body["delivery_id"] is None and "no longer a member" in body["reason"]
+    page = login(world.buyer.member, world.buyer.organization).get(
+        reverse("monitoring_feed", args=[feeds.contacts.pk])).content.decode()
+    assert "Registered but not copied in" in page and "no longer a member" in page
+    assert "Waiting for the worker" not in page
+
+
+def test_an_inactive_engagement_or_an_internal_error_fails_the_fetch(world, feeds, helpers, s3, settings,
+                                                                     monkeypatch,
+                                                                     django_capture_on_commit_callbacks):
+    from sourcewise.core.models import Engagement
+
+    s3.put_object(Bucket="dialwell-drop", Key="day.jsonl.gz", Body=gzip.compress(b'{"a": 1}\n'))
+    # Something unforeseen after the object was copied and renamed into deliveries/.
+    broken = _registered(world, feeds, "s3://dialwell-drop/day.jsonl.gz", django_capture_on_commit_callbacks)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("inspection crashed")
+
+    monkeypatch.setattr(services.files, "inspect_file", crash)
+    assert services.delivery_fetch(session_id=broken.pk) is None
+    broken.refresh_from_db()
+    assert broken.status == "failed"
+    assert broken.reason == ("Copying s3://dialwell-drop/day.jsonl.gz stopped with an internal error "
+                             "(RuntimeError: inspection crashed); nothing was kept; register the location again.")
+    assert not Delivery.objects.filter(feed=feeds.contacts).exists() and not _left_behind(settings, feeds.contacts)
+    # The engagement ended between registration and the worker.
+    waiting = _registered(world, feeds, "s3://dialwell-drop/day.jsonl.gz", django_capture_on_commit_callbacks)
+    Engagement.objects.filter(pk=world.engagement.pk).update(status=Engagement.Status.ENDED)
+    assert services.delivery_fetch(session_id=waiting.pk) is None
+    waiting.refresh_from_db()
+    assert waiting.status == "failed" and "feeds and deliveries need an active engagement" in waiting.reason
+
+
+def test_a_fetch_whose_worker_died_is_failed_by_the_periodic_job(world, feeds, helpers, s3, settings,
+                                                                 django_capture_on_commit_callbacks):
+    import datetime as dt
+
+    from sourcewise.core.scheduler import discover_jobs
+
+    assert "monitoring.stale_fetches" in {job.name for job in discover_jobs()}
+    s3.put_object(Bucket="dialwell-drop", Key="day.parquet", Body=helpers.good_day())
+    session = _registered(world, feeds, "s3://dialwell-drop/day.parquet", django_capture_on_commit_callbacks)
+    # A worker claimed it and died half-way through the copy.
+    claimed = services._claim_fetch(session.pk)
+    writer = services.storage.StorageWriter(directory=services._fetch_directory(session.pk), suffix="",
+                                            compressed=False, limit=10**9)
+    writer.write(helpers.good_day()[:100])
+    writer._fh.close()
+    UploadSession.objects.filter(pk=session.pk).update(
+        part_path=str(writer.part.relative_to(settings.STORAGE_ROOT)))
+    assert _left_behind(settings, feeds.contacts)
+    soon = claimed.heartbeat_at + dt.timedelta(seconds=settings.MONITORING_STALE_RUN_SECONDS - 1)
+    assert services.fetches_recover_stale(now=soon) == 0  # not stale yet
+    session.refresh_from_db()
+    assert session.status == "fetching"
+    later = claimed.heartbeat_at + dt.timedelta(seconds=settings.MONITORING_STALE_RUN_SECONDS + 1)
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        assert services.fetches_recover_stale(now=later) == 1
+    assert queued == []  # not fetched again by itself
+    session.refresh_from_db()
+    assert session.status == "failed" and session.delivery is None
+    assert session.reason.startswith("The worker stopped while copying s3://dialwell-drop/day.parquet")
+    assert session.reason.endswith("nothing was kept; register the location again.")
+    assert not _left_behind(settings, feeds.contacts) and not Delivery.objects.filter(feed=feeds.contacts).exists()
+    assert services.fetches_recover_stale(now=later) == 0
+    assert services.delivery_fetch(session_id=session.pk) is None
+
+
+def test_a_worker_given_up_on_cannot_record_what_it_copied(world, feeds, helpers, s3, settings, monkeypatch,
+                                                           django_capture_on_commit_callbacks):
+    """Slow, not dead: the job marked it failed while it copied; its copy is not kept."""
+    import datetime as dt
+
+    s3.put_object(Bucket="dialwell-drop", Key="day.parquet", Body=helpers.good_day())
+    session = _registered(world, feeds, "s3://dialwell-drop/day.parquet", django_capture_on_commit_callbacks)
+    real_inspect = services.files.inspect_file
+
+    def slow_inspect(*args, **kwargs):
+        later = timezone.now() + dt.timedelta(seconds=settings.MONITORING_STALE_RUN_SECONDS + 1)
+        assert services.fetches_recover_stale(now=later) == 1
+        return real_inspect(*args, **kwargs)
+
+    monkeypatch.setattr(services.files, "inspect_file", slow_inspect)
+    assert services.delivery_fetch(session_id=session.pk) is None
+    session.refresh_from_db()
+    assert session.status == "failed" and "The worker stopped while copying" in session.reason
+    assert not Delivery.objects.filter(feed=feeds.contacts).exists() and not _left_behind(settings, feeds.contacts)
+
+
+def test_a_location_whose_task_was_lost_is_queued_again(world, feeds, helpers, s3, settings,
+                                                        django_capture_on_commit_callbacks):
+    import datetime as dt
+
+    s3.put_object(Bucket="dialwell-drop", Key="day.parquet", Body=helpers.good_day())
+    # Registered, but the process stopped before any worker took its task.
+    session = _registered(world, feeds, "s3://dialwell-drop/day.parquet", django_capture_on_commit_callbacks)
+    stale_after = dt.timedelta(seconds=settings.MONITORING_STALE_RUN_SECONDS + 1)
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        assert services.fetches_recover_stale(now=session.queued_at + stale_after - dt.timedelta(seconds=2)) == 0
+    assert queued == []
+    later = session.queued_at + stale_after
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.fetches_recover_stale(now=later) == 1  # its task queued again, and run
+    session.refresh_from_db()
+    assert session.status == "completed" and session.delivery.status == "accepted" and session.queued_at == later
+    # Queued again once per period, and never once claimed or completed.
+    assert services.fetches_recover_stale(now=later) == 0
+    assert Delivery.objects.filter(feed=feeds.contacts).count() == 1
+
+
+def test_a_fetch_that_still_beats_is_not_failed_and_a_location_takes_no_parts(
+        world, feeds, helpers, s3, settings, django_capture_on_commit_callbacks):
+    import datetime as dt
+    import io
+
+    session = _registered(world, feeds, "s3://dialwell-drop/day.parquet", django_capture_on_commit_callbacks)
+    provider = dict(actor=world.provider.member, organization=world.provider.organization, session=session)
+    with pytest.raises(ValidationError, match="registered location s3://dialwell-drop/day.parquet"):
+        services.upload_session_append(**provider, offset=0, stream=io.BytesIO(b"x"))
+    with pytest.raises(ValidationError, match="it takes no parts"):
+        services.upload_session_complete(**provider)
+    claimed = services._claim_fetch(session.pk)
+    # A long copy: the worker's pulse keeps proving it alive past the threshold.
+    long_after = claimed.fetch_started_at + dt.timedelta(seconds=3 * settings.MONITORING_STALE_RUN_SECONDS)
+    services._FetchPulse(session.pk).beat()
+    session.refresh_from_db()
+    assert session.heartbeat_at > claimed.heartbeat_at
+    UploadSession.objects.filter(pk=session.pk).update(
+        heartbeat_at=long_after - dt.timedelta(seconds=settings.MONITORING_STALE_RUN_SECONDS - 5))
+    assert services.fetches_recover_stale(now=long_after) == 0
+    session.refresh_from_db()
+    assert session.status == "fetching"

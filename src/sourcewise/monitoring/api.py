@@ -410,9 +410,13 @@ class UploadOut(Schema):
     filename: str
     size_bytes: int
     received_bytes: int = Field(description="Bytes stored so far: the offset of the next part.")
-    status: Literal["open", "completed"]
+    status: Literal["open", "fetching", "completed", "failed"] = Field(
+        description="open: receiving parts, or a location waiting for the worker; fetching: the worker is "
+                    "copying it in; completed: see delivery_id; failed: not copied in, see reason.")
     location: str = Field(description="For a registered s3:// location: the object the worker copies in.")
     delivery_id: int | None
+    reason: str = Field(description="Why a registered location was not copied in (status failed).")
+    fetch_started_at: dt.datetime | None = Field(description="When the worker started copying the location.")
 
 
 class UploadPartParams(Schema):
@@ -496,7 +500,8 @@ def register_location(request: HttpRequest, feed_id: int, payload: LocationIn):
 
     An `s3://bucket/key` object is copied in by the worker: the answer is 202 with an
     upload whose `delivery_id` is set once it has arrived (GET /monitoring/uploads/{id});
-    a missing or denied object becomes a rejected delivery with the reason.
+    a missing or denied object becomes a rejected delivery with the reason. An upload whose
+    copy could not start or whose worker stopped is `failed` with its `reason`.
     """
     feed = selectors.feed_get(**_scope(request), pk=feed_id)
     delivery = services.delivery_register(actor=request.user, organization=request.organization, feed=feed,

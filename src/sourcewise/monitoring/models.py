@@ -192,11 +192,19 @@ class Delivery(TenantModel):
 
 
 class UploadSession(TenantModel):
-    """A large delivery sent in parts through the API; it becomes a Delivery when completed."""
+    """A large delivery sent in parts through the API, or an object-store location the worker
+    copies in; it becomes a Delivery when completed.
+
+    A location goes OPEN (registered) -> FETCHING (claimed by one worker, under a row lock,
+    before any byte is copied) -> COMPLETED (with its delivery, accepted or rejected), or
+    FAILED with the reason when the copy could not start or its worker stopped.
+    """
 
     class Status(models.TextChoices):
         OPEN = "open", "Receiving parts"
+        FETCHING = "fetching", "Being copied in"
         COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Not copied in"
 
     feed = models.ForeignKey(Feed, on_delete=models.PROTECT, related_name="upload_sessions")
     filename = models.CharField(max_length=255)
@@ -210,6 +218,12 @@ class UploadSession(TenantModel):
     delivery = models.OneToOneField(
         Delivery, null=True, blank=True, on_delete=models.PROTECT, related_name="upload_session"
     )
+    reason = models.TextField(blank=True, help_text="Why a registered location was not copied in.")
+    # When the location's task was (last) queued; the stale-fetch job queues a lost one again.
+    queued_at = models.DateTimeField(default=timezone.now)
+    # When a worker claimed the location, and its last sign of life while copying.
+    fetch_started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -15,8 +15,15 @@ def _stale_runs() -> int:
     return services.runs_recover_stale()
 
 
+def _stale_fetches() -> int:
+    from sourcewise.monitoring import services
+
+    return services.fetches_recover_stale()
+
+
 # (name, interval in seconds, callable)
 JOBS = [
     ("monitoring.late_deliveries", 300, _late_deliveries),
     ("monitoring.stale_runs", 60, _stale_runs),
+    ("monitoring.stale_fetches", 60, _stale_fetches),
 ]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -266,6 +266,7 @@ def delivery_receive(
     source: str = Delivery.Source.PAGE,
     start_run: bool = True,
     received_at: dt.datetime | None = None,
+    upload_session: UploadSession | None = None,
 ) -> Delivery:
     """Store one delivered file and, when it is accepted, queue its check run.
 
@@ -275,7 +276,9 @@ def delivery_receive(
     (wrong name, over the limit, empty, truncated, mislabelled, not the feed's schema) is
     kept as a rejected delivery with the reason; the caller sees the reason in
     `delivery.reason`. A `.jsonl.gz` is kept as delivered and, once proven whole,
-    decompressed into a `.jsonl` working copy that the check runs read.
+    decompressed into a `.jsonl` working copy that the check runs read. With
+    `upload_session` (a location claimed by `delivery_fetch`) the delivery is recorded and
+    the session completed in one transaction, and only while the session is still claimed.
     """
     feed = Feed.objects.select_related("engagement").get(pk=feed.pk)
     membership = require_engagement_role(actor, feed.engagement, Role.MEMBER, organization=organization)
@@ -295,7 +298,8 @@ def delivery_receive(
             stream.close()
         return _record_delivery(actor, membership, Delivery(
             **base, status=Delivery.Status.REJECTED,
-            reason=f"'{filename}' is not a {files.ACCEPTED_NAMES} file."), start_run=False)
+            reason=f"'{filename}' is not a {files.ACCEPTED_NAMES} file."), start_run=False,
+            upload_session=upload_session)
     file_format, compressed = fmt
     suffix = {"parquet": ".parquet", "csv": ".csv", "jsonl": ".jsonl"}[file_format] + (".gz" if compressed else "")
     directory = f"deliveries/{feed.engagement_id}/{feed.pk}/{received:%Y/%m}"
@@ -311,7 +315,7 @@ def delivery_receive(
         delivery.reason = (f"The file is larger than the limit of {_size(limit)} "
                            f"({_size(stored.size)} or more); nothing was stored.")
         delivery.sha256 = ""
-        return _record_delivery(actor, membership, delivery, start_run=False)
+        return _record_delivery(actor, membership, delivery, start_run=False, upload_session=upload_session)
     try:
         delivery.columns = files.inspect_file(storage_path(stored.relative_path), file_format,
                                               compressed, stored)
@@ -321,7 +325,7 @@ def delivery_receive(
     except files.FileProblem as exc:
         delivery.status = Delivery.Status.REJECTED
         delivery.reason = str(exc)
-        return _record_delivery(actor, membership, delivery, start_run=False)
+        return _record_delivery(actor, membership, delivery, start_run=False, upload_session=upload_session)
     try:
         if compressed and file_format in files.NEEDS_WORKING_COPY:
             # Proven whole above (inspect_file); the engine reads the decompressed sibling.
@@ -331,13 +335,13 @@ def delivery_receive(
     except files.FileProblem as exc:
         delivery.status = Delivery.Status.REJECTED
         delivery.reason = str(exc)
-        return _record_delivery(actor, membership, delivery, start_run=False)
+        return _record_delivery(actor, membership, delivery, start_run=False, upload_session=upload_session)
     except BaseException:
         storage.discard(stored.relative_path)
         raise
     delivery.status = Delivery.Status.ACCEPTED
     try:
-        return _record_delivery(actor, membership, delivery, start_run=start_run)
+        return _record_delivery(actor, membership, delivery, start_run=start_run, upload_session=upload_session)
     except BaseException:
         # The row was not written: no orphan file, delivered or derived.
         storage.discard(stored.relative_path)
@@ -358,12 +362,24 @@ def _size(n: int) -> str:
 
 
 @transaction.atomic
-def _record_delivery(actor, membership, delivery: Delivery, *, start_run: bool) -> Delivery:
+def _record_delivery(actor, membership, delivery: Delivery, *, start_run: bool,
+                     upload_session: UploadSession | None = None) -> Delivery:
+    if upload_session is not None:
+        claimed = UploadSession.objects.select_for_update().filter(
+            pk=upload_session.pk, status=UploadSession.Status.FETCHING).exists()
+        if not claimed:
+            # Marked failed as stale meanwhile (this worker was slow, not dead): it said
+            # nothing was kept, so this copy is not recorded either.
+            raise FetchGivenUp(f"The copy of {upload_session.location} was given up on before it finished.")
     delivery.save()
     action = "delivery.accept" if delivery.status == Delivery.Status.ACCEPTED else "delivery.reject"
     audit.record(actor=actor, action=action, obj=delivery, organization=membership.organization,
                  changes=audit.created(audit.snapshot(
                      delivery, ["feed", "original_name", "size_bytes", "sha256", "period", "status", "reason"])))
+    if upload_session is not None:
+        UploadSession.objects.filter(pk=upload_session.pk).update(
+            status=UploadSession.Status.COMPLETED, delivery=delivery, size_bytes=delivery.size_bytes,
+            received_bytes=delivery.size_bytes, part_path="", heartbeat_at=timezone.now())
     if start_run and delivery.status == Delivery.Status.ACCEPTED:
         version = delivery.feed.current_suite()
         if version is not None:
@@ -441,30 +457,25 @@ def _resolve_data(run: CheckRun, parsed: suites.ParsedSuite) -> dict[str, str]:
     return data
 
 
-class _Heartbeat:
-    """Progress from the engine: the latest step, and proof the worker is alive.
+class _Pulse:
+    """Proof that a worker is alive: a thread beats every HEARTBEAT_SECONDS while a long job lasts.
 
-    One engine step (a join over 100M rows) can outlast MONITORING_STALE_RUN_SECONDS, so outside a
-    transaction a thread also beats every HEARTBEAT_SECONDS while the run lasts; inside
-    one (the demo loader, tests) its writes would wait on the run's own lock.
+    Only outside a transaction: inside one (the demo loader, tests) its writes would wait
+    on the job's own lock. Subclasses say what a beat writes.
     """
 
-    def __init__(self, run_id: int) -> None:
-        self.run_id, self.last = run_id, 0.0
+    name = "pulse"
+
+    def __init__(self) -> None:
         self.stopped = threading.Event()
         self.thread: threading.Thread | None = None
 
-    def __call__(self, message: str) -> None:
-        now = time.monotonic()
-        if now - self.last < 1.0:
-            return
-        self.last = now
-        CheckRun.objects.filter(pk=self.run_id, status=CheckRun.Status.RUNNING).update(
-            progress=str(message)[:300], heartbeat_at=timezone.now())
+    def beat(self) -> None:
+        raise NotImplementedError
 
-    def __enter__(self) -> _Heartbeat:
+    def __enter__(self) -> _Pulse:
         if not transaction.get_connection().in_atomic_block:
-            self.thread = threading.Thread(target=self._beat, name=f"heartbeat-run-{self.run_id}", daemon=True)
+            self.thread = threading.Thread(target=self._beat, name=self.name, daemon=True)
             self.thread.start()
         return self
 
@@ -478,10 +489,33 @@ class _Heartbeat:
 
         try:
             while not self.stopped.wait(HEARTBEAT_SECONDS):
-                CheckRun.objects.filter(pk=self.run_id, status=CheckRun.Status.RUNNING).update(
-                    heartbeat_at=timezone.now())
+                self.beat()
         finally:
             connection.close()
+
+
+class _Heartbeat(_Pulse):
+    """Progress from the engine: the latest step, and proof the worker is alive.
+
+    One engine step (a join over 100M rows) can outlast MONITORING_STALE_RUN_SECONDS, so
+    the thread of `_Pulse` also beats while the run lasts.
+    """
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__()
+        self.run_id, self.last = run_id, 0.0
+        self.name = f"heartbeat-run-{run_id}"
+
+    def __call__(self, message: str) -> None:
+        now = time.monotonic()
+        if now - self.last < 1.0:
+            return
+        self.last = now
+        CheckRun.objects.filter(pk=self.run_id, status=CheckRun.Status.RUNNING).update(
+            progress=str(message)[:300], heartbeat_at=timezone.now())
+
+    def beat(self) -> None:
+        CheckRun.objects.filter(pk=self.run_id, status=CheckRun.Status.RUNNING).update(heartbeat_at=timezone.now())
 
 
 def run_execute(*, run_id: int, backend: str = "duckdb") -> str:
@@ -803,6 +837,14 @@ def upload_session_start(
     return session
 
 
+def _require_receiving(session: UploadSession) -> None:
+    if session.location:
+        raise ValidationError(f"This upload is the registered location {session.location}, which the worker "
+                              "copies in; it takes no parts.")
+    if session.status != UploadSession.Status.OPEN:
+        raise ValidationError("This upload is already completed.")
+
+
 def upload_session_append(
     *, actor: User, organization: Organization | None, session: UploadSession, offset: int, stream: Any,
 ) -> UploadSession:
@@ -813,8 +855,7 @@ def upload_session_append(
     """
     session = UploadSession.objects.select_related("feed__engagement").get(pk=session.pk)
     require_engagement_role(actor, session.feed.engagement, Role.MEMBER, organization=organization)
-    if session.status != UploadSession.Status.OPEN:
-        raise ValidationError("This upload is already completed.")
+    _require_receiving(session)
     if offset != session.received_bytes:
         raise Conflict(f"This upload has {session.received_bytes} bytes; send the part that starts there.")
     path = storage_path(session.part_path)
@@ -843,8 +884,7 @@ def upload_session_complete(
     """All parts arrived: the file becomes a delivery (accepted or rejected, like an upload)."""
     session = UploadSession.objects.select_related("feed__engagement").get(pk=session.pk)
     require_engagement_role(actor, session.feed.engagement, Role.MEMBER, organization=organization)
-    if session.status != UploadSession.Status.OPEN:
-        raise ValidationError("This upload is already completed.")
+    _require_receiving(session)
     if session.received_bytes != session.size_bytes:
         raise Conflict(f"Only {session.received_bytes} of {session.size_bytes} bytes have arrived; "
                        f"send the rest from byte {session.received_bytes}.")
@@ -929,48 +969,238 @@ def _enqueue_fetch(session_id: int) -> None:
     fetch_location.enqueue(session_id)
 
 
-def delivery_fetch(*, session_id: int) -> Delivery | None:
-    """The worker's half of an object-store registration: copy the object in as a delivery.
+class FetchGivenUp(Exception):
+    """A location's copy was marked failed (its worker thought dead) before it could be recorded."""
 
-    The object is streamed into storage with `core.storage.stream_to_storage` (hashed,
-    within UPLOAD_MAX_BYTES) and then treated like any delivery. An object that does not
-    exist, is denied, or breaks off while read becomes a rejected delivery with the
-    reason; nothing of it stays stored. Done once: a session already completed is skipped.
+
+def _fetch_directory(session_id: int) -> str:
+    """Where the worker writes one location's object until a delivery adopts it (renamed, not copied)."""
+    return f"uploads/fetch/{session_id}"
+
+
+class _FetchPulse(_Pulse):
+    def __init__(self, session_id: int) -> None:
+        super().__init__()
+        self.session_id, self.name = session_id, f"heartbeat-fetch-{session_id}"
+
+    def beat(self) -> None:
+        UploadSession.objects.filter(pk=self.session_id, status=UploadSession.Status.FETCHING).update(
+            heartbeat_at=timezone.now())
+
+
+class _FetchedObject(storage.StoredUpload):
+    """An object the worker copied into its session's folder, for `delivery_receive` to adopt.
+
+    Adopting renames it into deliveries/ and notes the new name on the session
+    (`part_path`) at once, so a worker that dies before the delivery is recorded leaves a
+    file the stale-fetch job can name and remove.
+    """
+
+    def __init__(self, writer: storage.StorageWriter, *, session_id: int, name: str) -> None:
+        super().__init__(writer, name=name, content_type="application/octet-stream", size=writer.out.size,
+                         charset=None, content_type_extra=None)
+        self.session_id = session_id
+
+    def adopt(self, *, directory: str, suffix: str) -> storage.StoredFile:
+        stored = super().adopt(directory=directory, suffix=suffix)
+        if stored.relative_path:
+            UploadSession.objects.filter(pk=self.session_id).update(part_path=stored.relative_path)
+        return stored
+
+
+def _claim_fetch(session_id: int) -> UploadSession | None:
+    """Take a registered location for this worker, under the row's lock, before any byte is copied.
+
+    None when there is nothing to do: no such session, not a location, or one already
+    claimed, completed or failed (a retried task, or one queued twice). A location whose
+    registrant can no longer deliver, or whose engagement is no longer active, fails here
+    with the reason instead of waiting forever.
     """
     with transaction.atomic():
         session = (UploadSession.objects.select_for_update(of=("self",))
-                   .select_related("feed", "created_by", "organization")
+                   .select_related("feed__engagement", "created_by", "organization")
                    .filter(pk=session_id).first())
         if session is None or session.status != UploadSession.Status.OPEN or not session.location:
-            return getattr(session, "delivery", None)
+            return None
+        try:
+            require_engagement_role(session.created_by, session.feed.engagement, Role.MEMBER,
+                                    organization=session.organization)
+            _require_active(session.feed.engagement)
+        except (PermissionDenied, ValidationError) as exc:
+            _fail_fetch(session, _fetch_failure(session, exc))
+            return None
+        session.status = UploadSession.Status.FETCHING
+        session.fetch_started_at = session.heartbeat_at = timezone.now()
+        session.save(update_fields=["status", "fetch_started_at", "heartbeat_at"])
+        return session
+
+
+def _fetch_failure(session: UploadSession, exc: BaseException) -> str:
+    """Why a location could not be copied in, in the user's words."""
+    if isinstance(exc, PermissionDenied):
+        who = session.created_by.display_name if session.created_by else "The person who registered it"
+        where = f" of {session.organization}" if session.organization else ""
+        return (f"{who} registered {session.location} but is no longer a member{where} who can deliver "
+                "to this engagement, so it was not copied in; nothing was kept. Someone who can deliver "
+                "can register the location again.")
+    if isinstance(exc, ValidationError):
+        return f"{session.location} was not copied in: {' '.join(exc.messages)} Nothing was kept."
+    return (f"Copying {session.location} stopped with an internal error ({type(exc).__name__}: {exc}); "
+            "nothing was kept; register the location again.")
+
+
+def _fail_fetch(session: UploadSession, reason: str) -> None:
+    """Mark a location failed with the reason; inside the transaction that holds its row."""
+    before = session.status
+    session.status, session.reason = UploadSession.Status.FAILED, reason[:5000]
+    session.save(update_fields=["status", "reason"])
+    audit.record(actor=None, action="upload.fail", obj=session, organization=session.organization,
+                 changes={"status": {"before": before, "after": session.status},
+                          "reason": {"before": None, "after": reason[:500]}})
+
+
+def _discard_fetch_files(session_id: int) -> None:
+    """Remove what a fetch left that no delivery holds.
+
+    That is the session's folder under uploads/fetch/ (the object while it was copied),
+    and a file already renamed into deliveries/ (noted in `part_path`) whose delivery was
+    never recorded, with the working copy derived from it.
+    """
+    root = storage.storage_root()
+    shutil.rmtree(root / _fetch_directory(session_id), ignore_errors=True)
+    part = UploadSession.objects.filter(pk=session_id).values_list("part_path", flat=True).first()
+    if not part or not part.startswith("deliveries/") or Delivery.objects.filter(stored_path=part).exists():
+        return
+    path = root / part
+    left = [path]
+    if path.name.lower().endswith(".gz"):
+        working = path.name[: -len(".gz")]
+        left += [path.with_name(working), path.with_name(f".{working}.part")]
+    for leftover in left:
+        leftover.unlink(missing_ok=True)
+
+
+def delivery_fetch(*, session_id: int) -> Delivery | None:
+    """The worker's half of an object-store registration: copy the object in as a delivery.
+
+    The session is claimed first (FETCHING, under its row's lock), so a retried task or
+    one queued twice copies nothing a second time. The object is streamed into the
+    session's own folder (hashed, within UPLOAD_MAX_BYTES), then adopted by
+    `delivery_receive` like an upload: the delivery is recorded and the session completed
+    in one transaction. An object that does not exist, is denied, or breaks off while
+    read becomes a rejected delivery with the reason. A copy that cannot start or stops
+    for any other reason (the registrant left, an internal error) marks the session
+    FAILED with the reason, and nothing of it stays stored.
+    """
+    session = _claim_fetch(session_id)
+    if session is None:
+        done = UploadSession.objects.select_related("delivery").filter(pk=session_id).first()
+        return getattr(done, "delivery", None)
+    try:
+        with _FetchPulse(session.pk):
+            delivery = _copy_object(session)
+        # Its file was renamed into deliveries/ (or never kept): the folder is empty.
+        shutil.rmtree(storage.storage_root() / _fetch_directory(session.pk), ignore_errors=True)
+        return delivery
+    except FetchGivenUp:
+        _discard_fetch_files(session.pk)
+        return None
+    except Exception as exc:  # the session must end with a reason, whatever went wrong
+        if not isinstance(exc, (PermissionDenied, ValidationError)):
+            logger.exception("Fetching %s (upload %s) failed", session.location, session.pk)
+        _discard_fetch_files(session.pk)
+        with transaction.atomic():
+            locked = UploadSession.objects.select_for_update().filter(pk=session.pk).first()
+            if locked is not None and locked.status == UploadSession.Status.FETCHING:
+                _fail_fetch(locked, _fetch_failure(session, exc))
+        return None
+
+
+def _copy_object(session: UploadSession) -> Delivery:
+    from botocore.exceptions import BotoCoreError, ClientError
+
     where = objectstore.parse(session.location)
     common = dict(actor=session.created_by, organization=session.organization, feed=session.feed,
-                  filename=where.filename, period=session.period, source=Delivery.Source.LOCATION)
+                  filename=where.filename, period=session.period, source=Delivery.Source.LOCATION,
+                  upload_session=session)
     try:
         body = objectstore.open_object(where)
     except objectstore.LocationProblem as exc:
-        delivery = _reject_unread(**common, reason=str(exc))
-    else:
-        from botocore.exceptions import BotoCoreError, ClientError
+        return _reject_unread(**common, reason=str(exc))
+    try:
+        fetched = _download(session, where, body)
+    except (BotoCoreError, ClientError) as exc:
+        # The partial file was removed; the attempt is kept with the reason.
+        return _reject_unread(**common, reason=objectstore.describe(exc, where))
+    except OSError as exc:
+        # Storage could not take it (disk full, say): nothing half-stored, the reason kept.
+        return _reject_unread(**common, reason=f"{where.url} could not be stored here: {exc}")
+    finally:
+        body.close()
+    try:
+        return delivery_receive(**common, stream=fetched)
+    except OSError as exc:
+        _discard_fetch_files(session.pk)
+        return _reject_unread(**common, reason=f"{where.url} could not be stored here: {exc}")
 
-        try:
-            delivery = delivery_receive(**common, stream=body)
-        except (BotoCoreError, ClientError) as exc:
-            # stream_to_storage removed the partial file; the attempt is kept with the reason.
-            delivery = _reject_unread(**common, reason=objectstore.describe(exc, where))
-        except OSError as exc:
-            # Storage could not take it (disk full, say): nothing half-stored, the reason kept.
-            delivery = _reject_unread(**common, reason=f"{where.url} could not be stored here: {exc}")
-        finally:
-            body.close()
-    with transaction.atomic():
+
+def _download(session: UploadSession, where: objectstore.ObjectLocation, body: Any) -> _FetchedObject:
+    """The object's bytes into the session's folder, hashed and within the limit."""
+    _file_format, compressed = files.format_of(where.filename) or ("", False)
+    writer = storage.StorageWriter(directory=_fetch_directory(session.pk), suffix="", compressed=compressed,
+                                   limit=int(settings.UPLOAD_MAX_BYTES))
+    try:
         UploadSession.objects.filter(pk=session.pk).update(
-            status=UploadSession.Status.COMPLETED, delivery=delivery, size_bytes=delivery.size_bytes,
-            received_bytes=delivery.size_bytes)
-    return delivery
+            part_path=str(writer.part.relative_to(storage.storage_root())))
+        for block in storage.chunks(body):
+            writer.write(block)
+        writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+    return _FetchedObject(writer, session_id=session.pk, name=where.filename)
 
 
-def _reject_unread(*, actor, organization, feed, filename, period, source, reason: str) -> Delivery:
+def fetches_recover_stale(*, now: dt.datetime | None = None) -> int:
+    """Locations whose worker stopped while copying: marked failed with the reason, never fetched again.
+
+    A FETCHING session whose heartbeat is older than MONITORING_STALE_RUN_SECONDS lost its
+    worker. It is not copied again by itself (the worker may have got further than its
+    last sign of life shows); what it left under the storage root is removed and a person
+    registers the location again. A location still OPEN that long after its task was
+    queued lost the task before any worker claimed it: it is queued again (the claim
+    makes a duplicate task harmless). Returns how many sessions were failed or re-queued.
+    """
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=settings.MONITORING_STALE_RUN_SECONDS)
+    lost = UploadSession.objects.filter(status=UploadSession.Status.OPEN, queued_at__lt=cutoff).exclude(location="")
+    requeued = 0
+    for session_id in list(lost.values_list("pk", flat=True)):
+        with transaction.atomic():
+            # One conditional UPDATE: a worker's claim in between leaves it alone.
+            if UploadSession.objects.filter(
+                    pk=session_id, status=UploadSession.Status.OPEN, queued_at__lt=cutoff).update(queued_at=now):
+                transaction.on_commit(lambda pk=session_id: _enqueue_fetch(pk))
+                requeued += 1
+    stale = UploadSession.objects.filter(status=UploadSession.Status.FETCHING, heartbeat_at__lt=cutoff)
+    failed = 0
+    for session_id in list(stale.values_list("pk", flat=True)):
+        with transaction.atomic():
+            session = UploadSession.objects.select_for_update().filter(pk=session_id).first()
+            if (session is None or session.status != UploadSession.Status.FETCHING
+                    or session.heartbeat_at is None or session.heartbeat_at >= cutoff):
+                continue
+            _fail_fetch(session, (
+                f"The worker stopped while copying {session.location} (last sign of life "
+                f"{session.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC); nothing was kept; register the location again."))
+        # After the commit: a worker that was only slow can no longer record what it copied.
+        _discard_fetch_files(session_id)
+        failed += 1
+    return failed + requeued
+
+
+def _reject_unread(*, actor, organization, feed, filename, period, source, reason: str,
+                   upload_session: UploadSession | None = None) -> Delivery:
     """A delivery whose file could not be read at all: kept as a rejected attempt with the reason."""
     feed = Feed.objects.select_related("engagement").get(pk=feed.pk)
     membership = require_engagement_role(actor, feed.engagement, Role.MEMBER, organization=organization)
@@ -979,4 +1209,4 @@ def _reject_unread(*, actor, organization, feed, filename, period, source, reaso
         feed=feed, original_name=filename[:255], period=period or _local_date(feed, received), source=source,
         uploaded_by=actor, organization=membership.organization, received_at=received,
         file_format=(files.format_of(filename) or ("", False))[0],
-        status=Delivery.Status.REJECTED, reason=reason), start_run=False)
+        status=Delivery.Status.REJECTED, reason=reason), start_run=False, upload_session=upload_session)

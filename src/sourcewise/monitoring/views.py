@@ -139,8 +139,11 @@ def feed_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "feed": feed, "engagement": feed.engagement, "suite": suite, "side": side,
         "suite_form": SuiteForm(initial={"text": suite.text if suite else "", "number": getattr(suite, "number", None)}),
         "upload_form": DeliveryForm(), "location_form": LocationForm(), "deliveries": deliveries, "findings": findings,
-        "fetching": feed.upload_sessions.filter(status=UploadSession.Status.OPEN).exclude(location="")
-                                        .order_by("-pk")[:10],
+        "fetching": feed.upload_sessions.filter(
+            status__in=[UploadSession.Status.OPEN, UploadSession.Status.FETCHING]).exclude(location="")
+            .select_related("created_by").order_by("-pk")[:10],
+        "not_fetched": feed.upload_sessions.filter(status=UploadSession.Status.FAILED).exclude(location="")
+                                           .select_related("created_by").order_by("-pk")[:10],
         "versions": feed.suite_versions.select_related("created_by").order_by("-number")[:10],
         "can_edit_suite": side == "buyer" and _can_write(request),
         "max_upload": services._size(int(settings.UPLOAD_MAX_BYTES)),
