@@ -533,3 +533,17 @@ def test_a_fetch_that_still_beats_is_not_failed_and_a_location_takes_no_parts(
     assert services.fetches_recover_stale(now=long_after) == 0
     session.refresh_from_db()
     assert session.status == "fetching"
+
+
+def test_an_unexpected_failure_while_inspecting_leaves_no_file_and_no_row(feeds, deliver, helpers, settings,
+                                                                         monkeypatch):
+    from sourcewise.monitoring import files
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("inspection crashed")
+
+    monkeypatch.setattr(files, "inspect_file", broken)
+    with pytest.raises(RuntimeError):
+        deliver(feeds.contacts, gzip.compress(helpers.good_day_jsonl()), filename="contacts.jsonl.gz")
+    assert not Delivery.objects.filter(feed=feeds.contacts).exists()
+    assert _stored_files(settings, feeds.contacts) == []

@@ -317,33 +317,26 @@ def delivery_receive(
         delivery.sha256 = ""
         return _record_delivery(actor, membership, delivery, start_run=False, upload_session=upload_session)
     try:
-        delivery.columns = files.inspect_file(storage_path(stored.relative_path), file_format,
-                                              compressed, stored)
-        problems = files.schema_problems(delivery.columns, feed.expected_schema)
-        if problems:
-            raise files.FileProblem("The file does not match the feed's schema: " + "; ".join(problems) + ".")
-    except files.FileProblem as exc:
-        delivery.status = Delivery.Status.REJECTED
-        delivery.reason = str(exc)
-        return _record_delivery(actor, membership, delivery, start_run=False, upload_session=upload_session)
-    try:
-        if compressed and file_format in files.NEEDS_WORKING_COPY:
-            # Proven whole above (inspect_file); the engine reads the decompressed sibling.
-            working = files.decompress_copy(storage_path(stored.relative_path),
-                                            limit=settings.UPLOAD_MAX_EXPANDED_BYTES)
-            delivery.working_path = str(working.relative_to(storage.storage_root()))
-    except files.FileProblem as exc:
-        delivery.status = Delivery.Status.REJECTED
-        delivery.reason = str(exc)
-        return _record_delivery(actor, membership, delivery, start_run=False, upload_session=upload_session)
+        try:
+            delivery.columns = files.inspect_file(storage_path(stored.relative_path), file_format,
+                                                  compressed, stored)
+            problems = files.schema_problems(delivery.columns, feed.expected_schema)
+            if problems:
+                raise files.FileProblem("The file does not match the feed's schema: " + "; ".join(problems) + ".")
+            if compressed and file_format in files.NEEDS_WORKING_COPY:
+                # Proven whole above (inspect_file); the engine reads the decompressed sibling.
+                working = files.decompress_copy(storage_path(stored.relative_path),
+                                                limit=settings.UPLOAD_MAX_EXPANDED_BYTES)
+                delivery.working_path = str(working.relative_to(storage.storage_root()))
+            delivery.status = Delivery.Status.ACCEPTED
+        except files.FileProblem as exc:
+            # Kept as a rejected attempt with the reason: the file stays as evidence.
+            delivery.status = Delivery.Status.REJECTED
+            delivery.reason = str(exc)
+        return _record_delivery(actor, membership, delivery, upload_session=upload_session,
+                                start_run=start_run and delivery.status == Delivery.Status.ACCEPTED)
     except BaseException:
-        storage.discard(stored.relative_path)
-        raise
-    delivery.status = Delivery.Status.ACCEPTED
-    try:
-        return _record_delivery(actor, membership, delivery, start_run=start_run, upload_session=upload_session)
-    except BaseException:
-        # The row was not written: no orphan file, delivered or derived.
+        # Anything else (a bug, the database refusing the row): no row, so no file, delivered or derived.
         storage.discard(stored.relative_path)
         storage.discard(delivery.working_path)
         raise
