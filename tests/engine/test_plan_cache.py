@@ -262,3 +262,32 @@ def test_other_backends_write_no_plan(plans: Path, tmp_path: Path, request: pyte
     backend, path = suite_for("postgres", request, tmp_path)
     run_suite(load_suite(path), backend=backend, sample=2, as_of=faults.AS_OF)
     assert not plans.exists()
+
+
+def test_a_hit_validates_nothing_again_and_still_starts_the_duplicate_queries(
+    plans: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sourcewise.engine import compiler
+    from sourcewise.engine.backends import DuckDBConnection
+
+    _write_data(tmp_path / "d")
+    suite = _suite(tmp_path / "s.yaml", tmp_path / "d")
+    cold, _ = _run(suite, sample=3)
+
+    def refuse(*args: Any, **kwargs: Any) -> list[str]:
+        raise AssertionError("validated again on a hit")
+
+    started: list = []
+    original = DuckDBConnection.prefetch
+
+    def prefetch(self: DuckDBConnection, queries: list) -> None:
+        started.append([key for key, _ in queries])
+        original(self, queries)
+
+    monkeypatch.setattr(compiler, "column_problems", refuse)
+    monkeypatch.setattr(compiler, "open_datasets", refuse)
+    monkeypatch.setattr(DuckDBConnection, "prefetch", prefetch)
+    warm, hit = _run(suite, sample=3)
+    assert hit
+    assert started == [[("unique", "items", ("id",))]]
+    assert _doc(warm)["checks"] == _doc(cold)["checks"]

@@ -1553,7 +1553,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def start_prefetch(suite: Suite, conn: Connection, sources: Mapping[str, Source], sample: int) -> None:
+def start_prefetch(
+    suite: Suite, conn: Connection, sources: Mapping[str, Source], sample: int, *, validated: bool = False
+) -> None:
     """On DuckDB, start the duplicate-key queries of `unique` checks while Ibis imports.
 
     They are plain SQL (`duplicates_sql`), so they need no Ibis; they start only once every
@@ -1562,12 +1564,16 @@ def start_prefetch(suite: Suite, conn: Connection, sources: Mapping[str, Source]
     """
     if not isinstance(conn, DuckDBConnection) or os.environ.get("SOURCEWISE_DUCKDB_PREFETCH", "1") == "0":
         return
-    columns = conn.raw_columns(sources)
-    # Columns only, no type-checking of expressions: that would import Ibis first, and the
-    # point is to run these queries while Ibis imports (measured: the head start began
-    # only after the import on any suite with a row_condition).
-    if columns is None or column_problems(suite, suite.checks, columns, {}, typecheck=False):
-        return
+    if validated:  # a plan-cache hit: the suite passed on exactly these schemas
+        if not sources or any(s.format != "parquet" for s in sources.values()):
+            return
+    else:
+        columns = conn.raw_columns(sources)
+        # Columns only, no type-checking of expressions: that would import Ibis first, and the
+        # point is to run these queries while Ibis imports (measured: the head start began
+        # only after the import on any suite with a row_condition).
+        if columns is None or column_problems(suite, suite.checks, columns, {}, typecheck=False):
+            return
     queries: list[tuple[Any, str]] = []
     for c in suite.checks:
         if c.kind == "unique":
@@ -1591,7 +1597,11 @@ def find_plan(
         schemas = {name: (source.format, conn.describe(source)) for name, source in sources.items()}
     except Exception:  # an unreadable file: reported, properly worded, by open_datasets
         return None
-    return load_plan(plan_key(suite, schemas, sample=sample, failures=failures), cache_dir())
+    try:
+        directory = cache_dir()
+    except (RuntimeError, KeyError):  # no home directory to put it in: run without a cache
+        return None
+    return load_plan(plan_key(suite, schemas, sample=sample, failures=failures), directory)
 
 
 def prepare(
@@ -1612,10 +1622,12 @@ def prepare(
         raise SuiteError([f"{suite.display_path}: backend: {exc}"]) from exc
     try:
         t0 = time.perf_counter()
-        if sample is not None:
-            start_prefetch(suite, conn, sources, sample)
         plan = find_plan(suite, conn, sources, sample=sample or 0, failures=failures) if cache else None
-        if plan is not None and plan.hit and plan.columns is not None and set(plan.columns) == set(sources):
+        hit = plan is not None and plan.hit and plan.columns is not None and set(plan.columns) == set(sources)
+        if sample is not None:
+            start_prefetch(suite, conn, sources, sample, validated=hit)
+        if hit:
+            assert plan is not None and plan.columns is not None
             # Validated when the plan was written, against exactly these schemas.
             if progress is not None:
                 progress(f"schemas of {len(sources)} datasets read; compiled plan found ({time.perf_counter() - t0:.2f}s)")

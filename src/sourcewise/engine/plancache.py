@@ -1,7 +1,7 @@
 """The compiled-plan cache: the DuckDB SQL of a suite, kept on disk between runs.
 
 The same suite checks a delivery of the same shape every day, so its SQL is the same
-every day. A plan holds, per query site of the run (`Runner._plan_sql`), the SQL text
+every day. A plan holds, per query site of the run (`Runner._compiled`), the SQL text
 Ibis compiled, plus the datasets' columns in the contract's types. It is keyed by a hash
 of everything the SQL depends on: the suite's normalised content (not its file's path
 nor the data's paths), each dataset's format and described schema (names, DuckDB types,
