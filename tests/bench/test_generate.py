@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -88,14 +89,33 @@ def test_engine_reports_the_expected_counts(delivery, tmp_path):
     report = tmp_path / "result.json"
     overrides = [arg for name in handwritten.DATASETS
                  for arg in ("--data", f"{name}={out / f'{name}.parquet'}")]
-    proc = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "sourcewise", "check", str(REPO / "bench" / "suite.yaml"),
-         *overrides, "--as-of", expected["as_of"], "--json", str(report)],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 1, proc.stderr  # error-severity checks fail on purpose
-    document = json.loads(report.read_text())
-    assert verify.mismatches(expected["checks"], verify.engine_checks(document)) == []
+    plans = tmp_path / "plans"
+    env = {**os.environ, "SOURCEWISE_CACHE_DIR": str(plans)}
+    # Cold (compiles and writes the plan), then warm (runs the cached plan): both exact.
+    for run_no in range(2):
+        report.unlink(missing_ok=True)
+        proc = subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "sourcewise", "check", str(REPO / "bench" / "suite.yaml"),
+             *overrides, "--as-of", expected["as_of"], "--json", str(report)],
+            capture_output=True, text=True, timeout=300, env=env,
+        )
+        assert proc.returncode == 1, proc.stderr  # error-severity checks fail on purpose
+        document = json.loads(report.read_text())
+        assert verify.mismatches(expected["checks"], verify.engine_checks(document)) == [], run_no
+        assert len(list(plans.glob("*.json"))) == 1
+
+
+def test_the_benchmark_times_ours_warm_and_cold(tmp_path, monkeypatch):
+    run = _load("run")
+    venv = tmp_path / ".venv" / "bin"
+    venv.mkdir(parents=True)
+    (venv / "python").symlink_to(sys.executable)
+    monkeypatch.setattr(run, "REPO", tmp_path)
+    args = run.argparse.Namespace(reps=3, timeout=60.0, skip=[], no_peers=True)
+    tools = {t.name: t for t in run.build_tools(args, tmp_path, {"as_of": "2026-11-22T07:00:00Z"})}
+    assert tools["ours_cold"].command == [*tools["ours"].command, "--no-cache"]
+    assert "--no-cache" not in tools["ours"].command
+    assert tools["ours_cold"].exact and tools["ours_cold"].label == "sourcewise check (plan cache cold)"
 
 
 def _suite() -> dict:

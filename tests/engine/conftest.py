@@ -22,6 +22,61 @@ BACKENDS = [
     pytest.param("pyspark", marks=pytest.mark.spark),
     pytest.param("postgres", marks=pytest.mark.postgres),
 ]
+# The behaviour suite runs DuckDB twice: with an empty plan cache ("duckdb", compiled with
+# Ibis) and with the plan the same run wrote ("duckdb-warm", no Ibis): identical results.
+BEHAVIOUR_BACKENDS = ["duckdb", "duckdb-warm", *BACKENDS[1:]]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _plan_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Plans written by the tests go to a temporary directory, never the user's cache."""
+    directory = tmp_path_factory.mktemp("plans")
+    before = os.environ.get("SOURCEWISE_CACHE_DIR")
+    os.environ["SOURCEWISE_CACHE_DIR"] = str(directory)
+    yield directory
+    if before is None:
+        os.environ.pop("SOURCEWISE_CACHE_DIR", None)
+    else:
+        os.environ["SOURCEWISE_CACHE_DIR"] = before
+
+
+def backend_name(variant: str) -> str:
+    """The backend a behaviour variant runs on ("duckdb-warm" is DuckDB)."""
+    return "duckdb" if variant == "duckdb-warm" else variant
+
+
+def check_on(variant: str, suite: Any, directory: Path, **kwargs: Any) -> Any:
+    """`run_suite` as the behaviour suite's `variant` of a backend means it.
+
+    "duckdb" runs with a fresh, empty plan cache (a miss: everything compiled with Ibis);
+    "duckdb-warm" first runs the same suite with the same options into a fresh cache (a
+    `--failures` run writes to a scratch directory), then runs again and asserts that the
+    plan was found; other backends run as they are.
+    """
+    from sourcewise.engine import run_suite
+
+    if variant not in ("duckdb", "duckdb-warm"):
+        return run_suite(suite, **kwargs)
+    cache = directory / f"plans-{uuid.uuid4().hex[:8]}"
+    before = os.environ.get("SOURCEWISE_CACHE_DIR")
+    os.environ["SOURCEWISE_CACHE_DIR"] = str(cache)
+    try:
+        if variant == "duckdb-warm":
+            first = dict(kwargs)
+            if first.get("failures_dir") is not None:
+                first["failures_dir"] = directory / f"warm-up-{uuid.uuid4().hex[:8]}"
+            run_suite(suite, **first)
+            assert len(list(cache.glob("*.json"))) == 1, "the cold run writes one plan"
+        steps: list[str] = []
+        result = run_suite(suite, progress=steps.append, **kwargs)
+        found = any("compiled plan found" in s for s in steps)
+        assert found == (variant == "duckdb-warm"), steps
+        return result
+    finally:
+        if before is None:
+            os.environ.pop("SOURCEWISE_CACHE_DIR", None)
+        else:
+            os.environ["SOURCEWISE_CACHE_DIR"] = before
 
 
 def write_suite(path: Path, document: dict[str, Any]) -> Path:
@@ -112,7 +167,7 @@ def suite_for(backend: str, request: pytest.FixtureRequest, directory: Path, *, 
             request.getfixturevalue("spark_session")
         base = fault_dir / "dup" if duplicate else fault_dir
         sources = {name: {"path": str(base / f"{name}.parquet")} for name in ("contacts", "campaigns", "targets")}
-        backend_arg = backend
+        backend_arg = "duckdb" if backend == "duckdb-warm" else backend
     document = faults.suite_document(sources)
     if duplicate:
         document["checks"] = [c for c in document["checks"] if c["id"] in ("client_matches_campaign", "ids_not_null")]

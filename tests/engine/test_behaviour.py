@@ -9,10 +9,10 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from sourcewise.engine import load_suite, run_suite
+from sourcewise.engine import load_suite
 
 from . import faults
-from .conftest import BACKENDS, suite_for
+from .conftest import BEHAVIOUR_BACKENDS, backend_name, check_on, suite_for
 
 ROW_CHECKS = [cid for cid, e in faults.EXPECTED.items() if "failing_rows" in e]
 VALUE_CHECKS = [cid for cid, e in faults.EXPECTED.items() if "value" in e]
@@ -28,13 +28,13 @@ def test_hand_written_expectations_match_the_rows() -> None:
     assert oracle["contact_id_unique"]["duplicate_keys"] == 11
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=BEHAVIOUR_BACKENDS)
 def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The fault suite, run once per backend, with samples."""
     directory = tmp_path_factory.mktemp(f"run-{request.param}")
     backend, path = suite_for(request.param, request, directory)
-    result = run_suite(load_suite(path), backend=backend, sample=5, as_of=faults.AS_OF)
-    return {"result": result, "doc": result.to_dict(), "backend": request.param}
+    result = check_on(request.param, load_suite(path), directory, backend=backend, sample=5, as_of=faults.AS_OF)
+    return {"result": result, "doc": result.to_dict(), "backend": backend_name(request.param)}
 
 
 def _check(run: dict[str, Any], cid: str) -> dict[str, Any]:
@@ -111,13 +111,14 @@ def test_samples_hold_failing_rows_only(run: dict[str, Any]) -> None:
     assert _check(run, "campaign_known")["sample"] == []  # passed within tolerance: no sample
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", BEHAVIOUR_BACKENDS)
 def test_failure_exports_hold_every_failing_row(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     backend_arg, path = suite_for(backend, request, tmp_path)
     failures = tmp_path / "failures"
-    result = run_suite(load_suite(path), backend=backend_arg, sample=2, as_of=faults.AS_OF, failures_dir=failures)
+    result = check_on(backend, load_suite(path), tmp_path, backend=backend_arg, sample=2, as_of=faults.AS_OF,
+                      failures_dir=failures)
     for check in result.checks:
         if check.failed and check.failing_rows:
             assert 0 < len(check.sample) <= 2, check.id
@@ -136,12 +137,12 @@ def test_failure_exports_hold_every_failing_row(
     assert groups.column_names == ["contact_date", "rows", "max"]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", BEHAVIOUR_BACKENDS)
 def test_lookup_with_repeated_key_ends_in_error(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     backend_arg, path = suite_for(backend, request, tmp_path, duplicate=True)
-    result = run_suite(load_suite(path), backend=backend_arg, sample=0, as_of=faults.AS_OF)
+    result = check_on(backend, load_suite(path), tmp_path, backend=backend_arg, sample=0, as_of=faults.AS_OF)
     check = result.check("client_matches_campaign")
     assert result.status == "error"
     assert check.status == "error"

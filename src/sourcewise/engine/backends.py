@@ -189,6 +189,14 @@ def _file_list(files: tuple[str, ...]) -> str:
     return "[" + ", ".join(_sql_string(f) for f in files) + "]"
 
 
+@dataclass(frozen=True)
+class SqlText:
+    """A DuckDB query already compiled (by the plan cache, or written by hand), with its parameters."""
+
+    text: str
+    params: tuple[Any, ...] = ()
+
+
 class Connection:
     """One backend, opened for one run: register sources, then execute Ibis expressions."""
 
@@ -365,22 +373,28 @@ class DuckDBConnection(Connection):
 
     # Ibis compiles; DuckDB runs the SQL and hands back Arrow directly. This skips Ibis's
     # result conversion, which imports pandas (most of a second) and buffers batches.
-    def sql(self, expr: ibis.Expr) -> str:
+    def sql(self, expr: ibis.Expr | SqlText) -> str:
+        if isinstance(expr, SqlText):
+            return expr.text
         import sqlglot
 
         query = _duckdb_compiler().to_sqlglot(expr)
         return query.sql(dialect="duckdb", copy=False, unsupported_level=sqlglot.ErrorLevel.RAISE)
 
-    def to_arrow(self, expr: ibis.Expr) -> pa.Table:
-        return self.raw.sql(self.sql(expr)).to_arrow_table()
+    def to_arrow(self, expr: ibis.Expr | SqlText) -> pa.Table:
+        return self._result(expr).to_arrow_table()
 
-    def rows(self, expr: ibis.Expr) -> list[dict[str, Any]]:
+    def _result(self, expr: ibis.Expr | SqlText) -> Any:
+        params = _params(expr)
+        return self.raw.execute(self.sql(expr), params) if params else self.raw.sql(self.sql(expr))
+
+    def rows(self, expr: ibis.Expr | SqlText) -> list[dict[str, Any]]:
         # Python objects straight from DuckDB: Arrow (and so pyarrow's import, a few tenths
         # of a second) is needed only to stream --failures exports.
-        return _fetch_rows(self.raw, self.sql(expr))
+        return _fetch_rows(self.raw, self.sql(expr), _params(expr))
 
-    def run_sql(self, sql: str) -> list[dict[str, Any]]:
-        return _fetch_rows(self.raw, sql)
+    def run_sql(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        return _fetch_rows(self.raw, sql, params)
 
     def row_count(self, source: Source) -> int | None:
         # DuckDB answers count(*) of Parquet from the footers, without pyarrow. fetchall, not
@@ -392,8 +406,8 @@ class DuckDBConnection(Connection):
         except Exception:  # unreadable footer: the scan will report it properly
             return None
 
-    def batches(self, expr: ibis.Table, chunk_size: int = 65536) -> Iterator[pa.RecordBatch]:
-        reader = self.raw.sql(self.sql(expr)).to_arrow_reader(chunk_size)
+    def batches(self, expr: ibis.Table | SqlText, chunk_size: int = 65536) -> Iterator[pa.RecordBatch]:
+        reader = self._result(expr).to_arrow_reader(chunk_size)
         try:
             yield from reader
         finally:
@@ -418,8 +432,12 @@ class DuckDBConnection(Connection):
                 shutil.rmtree(self._own_temp, ignore_errors=True)
 
 
-def _fetch_rows(con: Any, sql: str) -> list[dict[str, Any]]:
-    cursor = con.execute(sql)
+def _params(expr: Any) -> tuple[Any, ...] | None:
+    return (expr.params or None) if isinstance(expr, SqlText) else None
+
+
+def _fetch_rows(con: Any, sql: str, params: tuple[Any, ...] | None = None) -> list[dict[str, Any]]:
+    cursor = con.execute(sql, params or None)
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
@@ -513,6 +531,27 @@ def summary_sql(inner: str, items: list[tuple[str, str | None, tuple[str, ...]]]
         else:
             parts.append(f"count(*){where} AS {_ident(out)}")
     return f"SELECT {', '.join(parts)} FROM ({inner}) AS \"__q\""  # noqa: S608
+
+
+def rows_by_keys_sql(view: str, cols: list[str], keys: list[tuple], columns: list[str], limit: int) -> SqlText:
+    """Up to `limit` rows of `view` whose `cols` equal one of `keys` (NULL matching NULL), in
+    plain SQL with the key values as parameters: the values are data, so this query is
+    never compiled into a cached plan, and needs no Ibis."""
+    distinct = list(dict.fromkeys(keys))
+    params: list[Any] = []
+    ors = []
+    for key in distinct:
+        ands = []
+        for col, value in zip(cols, key, strict=True):
+            if value is None:
+                ands.append(f"{_ident(col)} IS NULL")
+            else:
+                ands.append(f"{_ident(col)} = ?")
+                params.append(value)
+        ors.append("(" + " AND ".join(ands) + ")")
+    select = ", ".join(_ident(c) for c in columns)
+    sql = f"SELECT {select} FROM {_ident(view)} WHERE {' OR '.join(ors)} LIMIT {int(limit)}"  # noqa: S608
+    return SqlText(sql, tuple(params))
 
 
 def _ident(name: str) -> str:

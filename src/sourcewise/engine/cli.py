@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample", type=int, default=20, metavar="N",
                    help="failing rows kept per check in the result (default 20)")
     p.add_argument("--as-of", metavar="TIMESTAMP", help="the time freshness measures against (default now)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="compile the suite afresh, neither reading nor writing the plan cache (DuckDB)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
@@ -110,6 +112,7 @@ def _main(argv: list[str], out: TextIO, err: TextIO) -> int:
         sample=args.sample,
         as_of=args.as_of,
         failures_dir=args.failures,
+        cache=not args.no_cache,
         progress=progress,
     )
     if args.json:

@@ -26,14 +26,17 @@ from sourcewise.engine.backends import (
     Connection,
     DuckDBConnection,
     Source,
+    SqlText,
     _view_name,
     backend_label,
     connect,
     duplicates_sql,
     resolve_sources,
+    rows_by_keys_sql,
     summary_sql,
 )
 from sourcewise.engine.expressions import ColumnRef, check_columns, contract_type
+from sourcewise.engine.plancache import Plan, cache_dir, load_plan, plan_key
 from sourcewise.engine.result import CheckResult, SuiteResult, iso_utc
 from sourcewise.engine.suite import Check, Lookup, Suite, SuiteError
 
@@ -121,8 +124,23 @@ class Prepared:
 
     conn: Connection
     sources: dict[str, Source]
-    tables: dict[str, ir.Table]
+    tables: Mapping[str, ir.Table]
     columns: dict[str, dict[str, str]]  # dataset -> column -> contract type name
+    plan: Plan | None = None  # DuckDB with the plan cache on
+
+
+class LazyTables(dict):
+    """Ibis tables built on first use: a plan-cache hit that needs none never imports Ibis."""
+
+    def __init__(self, conn: Connection, sources: Mapping[str, Source]) -> None:
+        super().__init__()
+        self.conn = conn
+        self.sources = sources
+
+    def __missing__(self, name: str) -> Any:
+        table = self.conn.table(self.sources[name])
+        self[name] = table
+        return table
 
 
 def open_datasets(
@@ -505,6 +523,7 @@ class Runner:
         self.failures_dir = failures_dir
         self.progress = progress
         self.result = result
+        self.plan = prepared.plan
         self.results: dict[str, CheckResult] = {}
         for c in suite.checks:
             self.results[c.id] = CheckResult(
@@ -513,6 +532,18 @@ class Runner:
         result.checks = [self.results[c.id] for c in suite.checks]
 
     # helpers
+
+    def _compiled(self, site: str, build: Callable[[], Any]) -> Any:
+        """The query of one site of the run: from the plan when it holds it (no Ibis), else
+        built with Ibis (and, with a plan, compiled and added to it). `site` names every
+        input of `build` that the plan's key does not already cover."""
+        if self.plan is None:
+            return build()
+        sql = self.plan.get(site)
+        if sql is None:
+            sql = self.conn.sql(build())  # type: ignore[attr-defined]
+            self.plan.put(site, sql)
+        return SqlText(sql)
 
     def _query(self, what: str, expr: Any, prefetched: Any = None) -> list[dict[str, Any]]:
         t0 = time.perf_counter()
@@ -588,7 +619,7 @@ class Runner:
             what = f"{x} and {y}: {_cols(a)} reconciled both ways"
             if n and self._fast():
                 need = self.pair_sample_columns(x, y, a, b)
-                row = self._summary(what, self.reconcile_keys_expr(x, y, a, b, need), [
+                row = self._summary(what, f"pair-keys:{key!r}", lambda: self.reconcile_keys_expr(x, y, a, b, need), [
                     ("xm", "__xm", ()), ("ym", "__ym", ()),
                     ("xs", "__xm", tuple("__x_" + c for c in need[x])),
                     ("ys", "__ym", tuple("__y_" + c for c in need[y])),
@@ -597,7 +628,7 @@ class Runner:
                     samples = _struct_rows(found, need[ds])
                     self.pair_results[ks] = (int(count or 0), lambda samples=samples: samples)
                 return self.pair_results[key]
-            rows = self._query(what, self.reconcile_expr(x, y, a, b))
+            rows = self._query(what, self._compiled(f"pair:{key!r}", lambda: self.reconcile_expr(x, y, a, b)))
             if not n:
                 row = rows[0]
                 self.pair_results[key] = (int(row["xm"] or 0), list)
@@ -651,10 +682,13 @@ class Runner:
         """Whether counts can bring their sample keys along (`summary_sql`, DuckDB only)."""
         return isinstance(self.conn, DuckDBConnection) and self.sample > 0
 
-    def _summary(self, what: str, expr: Any, items: list[tuple[str, str | None, tuple[str, ...]]]) -> dict[str, Any]:
+    def _summary(
+        self, what: str, site: str, build: Callable[[], Any], items: list[tuple[str, str | None, tuple[str, ...]]]
+    ) -> dict[str, Any]:
         assert isinstance(self.conn, DuckDBConnection)
         t0 = time.perf_counter()
-        row = self.conn.run_sql(summary_sql(self.conn.sql(expr), items, self.sample))[0]
+        inner = self.conn.sql(self._compiled(site, build))
+        row = self.conn.run_sql(summary_sql(inner, items, self.sample))[0]
         self.progress(f"{what} ({time.perf_counter() - t0:.2f}s)")
         return row
 
@@ -675,9 +709,13 @@ class Runner:
         fails as those rows did, since failing depends on the key alone."""
         if not keys:
             return []
-        t = self.p.tables[dataset]
-        match = self._key_match(t, cols, [tuple(k[c] for c in cols) for k in keys])
-        return self._query(f"{dataset}: sample rows by key", t.filter(match).select(*columns).limit(self.sample))
+        values = [tuple(k[c] for c in cols) for k in keys]
+        if isinstance(self.conn, DuckDBConnection):
+            expr = rows_by_keys_sql(_view_name(dataset), list(cols), values, columns, self.sample)
+        else:
+            t = self.p.tables[dataset]
+            expr = t.filter(self._key_match(t, cols, values)).select(*columns).limit(self.sample)
+        return self._query(f"{dataset}: sample rows by key", expr)
 
     def reconcile_expr(self, x: str, y: str, a: tuple[str, ...], b: tuple[str, ...]) -> Any:
         import ibis
@@ -725,15 +763,17 @@ class Runner:
             ]
             if not users:
                 continue
-            t = self.p.tables[name]
-            items = {f"__t{i}": t[col].count() for i, (col, typ) in enumerate(self.p.columns[name].items()) if typ == "string"}
+            def build(name: str = name) -> Any:
+                t = self.p.tables[name]
+                items = {f"__t{i}": t[col].count() for i, (col, typ) in enumerate(self.p.columns[name].items()) if typ == "string"}
+                return t.aggregate(__n=t.count(), **items)
+
             try:
-                self._query(f"{name}: every text column read", t.aggregate(__n=t.count(), **items))
+                self._query(f"{name}: every text column read", self._compiled(f"text:{name}", build))
             except Exception as exc:
                 self._error(users, self._read_error(name, exc))
 
     def run_dataset(self, dataset: str, checks: list[Check]) -> None:
-        t = self.p.tables[dataset]
         cols = self.p.columns[dataset]
         source = self.p.sources[dataset]
 
@@ -751,45 +791,64 @@ class Runner:
                 self._error(lchecks, problem)
                 del valid_lookups[key]
 
-        view = RowView(t, dataset)
-        for _key, lchecks in valid_lookups.items():
-            lookup = lchecks[0].lookup
-            assert lookup is not None
-            needed = {
-                ref.name
-                for c in lchecks
-                for ref in (c.expression.columns() if c.expression else ())
-                if ref.dataset == lookup.to
-            }
-            view.add_lookup(lookup, self.p.tables[lookup.to], needed)
+        def make_view() -> RowView:
+            view = RowView(self.p.tables[dataset], dataset)
+            for _key, lchecks in valid_lookups.items():
+                lookup = lchecks[0].lookup
+                assert lookup is not None
+                needed = {
+                    ref.name
+                    for c in lchecks
+                    for ref in (c.expression.columns() if c.expression else ())
+                    if ref.dataset == lookup.to
+                }
+                view.add_lookup(lookup, self.p.tables[lookup.to], needed)
+            return view
 
         live = [c for c in checks if self.results[c.id].status != "error"]
-        items: dict[str, Any] = {}
-        vt = view.table
+        # The fused scan's values, named without Ibis; `fused_expr` builds them.
+        names: list[str] = []
         for c in live:
             k = c.index
             if c.kind in ROW_LOCAL:
-                items[f"f{k}"] = _count_where(vt, failing_expr(c, view, cols))
+                names.append(f"f{k}")
             elif c.kind == "share" and not c.group_by:
-                items[f"s{k}"] = _count_where(vt, condition_true(c, view))
-            elif c.kind == "metric" and not c.group_by and c.args["stat"] in FUSED_STATS:
-                items[f"m{k}"] = stat_expr(c, vt)
-            elif c.kind == "freshness":
-                items[f"m{k}"] = vt[c.args["column"]].max()
-
+                names.append(f"s{k}")
+            elif (c.kind == "metric" and not c.group_by and c.args["stat"] in FUSED_STATS) or c.kind == "freshness":
+                names.append(f"m{k}")
+        text_cols: list[tuple[int, str]] = []
         if source.format in ("csv", "jsonl"):
             # DuckDB checks a text column's UTF-8 only when it materialises the column, so
             # count every string column: an invalid byte anywhere in the file is an error,
             # never a value that goes unread.
-            for i, (col, typ) in enumerate(cols.items()):
-                if typ == "string":
-                    items[f"__t{i}"] = vt[col].count()
+            text_cols = [(i, col) for i, (col, typ) in enumerate(cols.items()) if typ == "string"]
+
+        def fused_expr() -> Any:
+            view = make_view()
+            vt = view.table
+            items: dict[str, Any] = {}
+            for c in live:
+                k = c.index
+                if c.kind in ROW_LOCAL:
+                    items[f"f{k}"] = _count_where(vt, failing_expr(c, view, cols))
+                elif c.kind == "share" and not c.group_by:
+                    items[f"s{k}"] = _count_where(vt, condition_true(c, view))
+                elif c.kind == "metric" and not c.group_by and c.args["stat"] in FUSED_STATS:
+                    items[f"m{k}"] = stat_expr(c, vt)
+                elif c.kind == "freshness":
+                    items[f"m{k}"] = vt[c.args["column"]].max()
+            for i, col in text_cols:
+                items[f"__t{i}"] = vt[col].count()
+            items["__n"] = vt.count()
+            return vt.aggregate(**items)
+
         total: int | None = None
         fused: dict[str, Any] = {}
-        if items:
-            items["__n"] = vt.count()
+        if names or text_cols:
+            site = f"fused:{dataset}:{[c.id for c in live]!r}:{sorted(valid_lookups)!r}"
             try:
-                fused = self._query(f"{dataset}: one scan for {len(items) - 1} values", vt.aggregate(**items))[0]
+                fused = self._query(f"{dataset}: one scan for {len(names) + len(text_cols)} values",
+                                    self._compiled(site, fused_expr))[0]
                 total = int(fused["__n"])
             except Exception as exc:
                 self._error(live, self._read_error(dataset, exc))
@@ -797,8 +856,12 @@ class Runner:
         else:
             total = self.conn.row_count(source)
             if total is None:
+                def count_expr() -> Any:
+                    t = self.p.tables[dataset]
+                    return t.aggregate(__n=t.count())
+
                 try:
-                    total = int(self._query(f"{dataset}: row count", t.aggregate(__n=t.count()))[0]["__n"])
+                    total = int(self._query(f"{dataset}: row count", self._compiled(f"count:{dataset}", count_expr))[0]["__n"])
                 except Exception as exc:
                     self._error(live, self._read_error(dataset, exc))
                     return
@@ -812,7 +875,7 @@ class Runner:
                 elif c.kind == "row_count":
                     self.finish_value(c, total, c.args.get("min"), c.args.get("max"), f"{_n(total)} rows")
                 elif c.kind == "schema":
-                    self.finish_schema(c, t)
+                    self.finish_schema(c)
                 elif c.kind == "freshness":
                     self.finish_freshness(c, fused[f"m{k}"])
                 elif c.kind == "share" and not c.group_by:
@@ -827,25 +890,30 @@ class Runner:
             except Exception as exc:  # a bug or odd value must not hide the other results
                 self._error([c], f"could not evaluate: {first_line(exc)}")
 
-        self.run_key_sets(dataset, t, live, total)
-        self.run_side_metrics(dataset, t, live)
-        self.run_grouped(dataset, t, live, view, cols)
+        self.run_key_sets(dataset, live, total)
+        self.run_side_metrics(dataset, live)
+        self.run_grouped(dataset, live)
         # unique and relationships fetched their samples with their counts.
         failed_rows = [
             c for c in live if c.kind in ROW_LOCAL and self.results[c.id].failed and self.results[c.id].failing_rows
         ]
         if failed_rows and (self.sample > 0 or self.failures_dir is not None):
-            self.collect_failures(dataset, t, cols, failed_rows, valid_lookups)
+            self.collect_failures(dataset, cols, failed_rows, valid_lookups)
 
     # lookups
 
     def verify_lookup(self, dataset: str, lookup: Lookup) -> str | None:
-        other = self.p.tables[lookup.to]
         keys = [r for _, r in lookup.on]
-        nonnull = other.filter([other[k].notnull() for k in keys])
-        dup = nonnull.group_by(keys).aggregate(__c=nonnull.count()).filter(lambda g: g["__c"] > 1)
+
+        def build() -> Any:
+            other = self.p.tables[lookup.to]
+            nonnull = other.filter([other[k].notnull() for k in keys])
+            dup = nonnull.group_by(keys).aggregate(__c=nonnull.count()).filter(lambda g: g["__c"] > 1)
+            return dup.limit(1)
+
         try:
-            rows = self._query(f"{lookup.to}: lookup key {_cols(keys)} is unique", dup.limit(1))
+            rows = self._query(f"{lookup.to}: lookup key {_cols(keys)} is unique",
+                               self._compiled(f"lookup-key:{lookup.to}:{keys!r}", build))
         except Exception as exc:
             return self._read_error(lookup.to, exc)
         if not rows:
@@ -858,28 +926,39 @@ class Runner:
 
     # key sets: duplicates and anti-joins
 
-    def run_key_sets(self, dataset: str, t: Any, live: list[Check], total: int) -> None:
+    def run_key_sets(self, dataset: str, live: list[Check], total: int) -> None:
         """Exact duplicate counts and anti-joins, one query per distinct key set.
 
         When samples are wanted the same query also returns the first few failing keys or
         rows (with the totals as window sums), so a failed check costs no second pass
         over the key set.
         """
-        import ibis
-
         n = self.sample
+        columns = list(self.p.columns[dataset])
         by_cols: dict[tuple[str, ...], list[Check]] = {}
         for c in live:
             if c.kind == "unique":
                 by_cols.setdefault(tuple(c.args["columns"]), []).append(c)
         for key_cols, group in by_cols.items():
-            dup = t.group_by(list(key_cols)).aggregate(__c=t.count()).filter(lambda g: g["__c"] > 1)
-            if n:
-                expr = dup.mutate(__rows=dup["__c"].sum().over(), __keys=dup["__c"].count().over()).limit(n)
-            else:
-                expr = dup.aggregate(__rows=dup["__c"].sum(), __keys=dup.count())
+            def dups(key_cols: tuple[str, ...] = key_cols) -> Any:
+                t = self.p.tables[dataset]
+                return t.group_by(list(key_cols)).aggregate(__c=t.count()).filter(lambda g: g["__c"] > 1)
+
+            def dup_expr(dups: Callable[[], Any] = dups) -> Any:
+                dup = dups()
+                if n:
+                    return dup.mutate(__rows=dup["__c"].sum().over(), __keys=dup["__c"].count().over()).limit(n)
+                return dup.aggregate(__rows=dup["__c"].sum(), __keys=dup.count())
+
+            prefetched = ("unique", dataset, key_cols)
             try:
-                rows = self._query(f"{dataset}: duplicates of {_cols(key_cols)}", expr, ("unique", dataset, key_cols))
+                # A prefetched result needs no query at all, so none is compiled for it.
+                rows = self.conn.take(prefetched)
+                if rows is None:
+                    rows = self._query(f"{dataset}: duplicates of {_cols(key_cols)}",
+                                       self._compiled(f"dup:{dataset}:{key_cols!r}", dup_expr))
+                else:
+                    self.progress(f"{dataset}: duplicates of {_cols(key_cols)} (computed ahead)")
             except Exception as exc:
                 self._error(group, self._read_error(dataset, exc))
                 continue
@@ -889,7 +968,7 @@ class Runner:
                 self._finish_rows(c, failing, total, {"duplicate_keys": keys})
             failed = [c for c in group if self.results[c.id].failed]
             if failed and n and rows:
-                match = self._key_match(t, key_cols, [tuple(row[col] for col in key_cols) for row in rows])
+                values = [tuple(row[col] for col in key_cols) for row in rows]
                 for c in failed:
                     cols = self.sample_columns(c, dataset)
                     if set(cols) <= set(key_cols):
@@ -897,13 +976,29 @@ class Runner:
                         # dataset's key): each duplicated key, once per row that holds it.
                         sample = [{col: row[col] for col in cols} for row in rows for _ in range(int(row["__c"]))]
                         self.results[c.id].sample = sample[:n]
+                    elif isinstance(self.conn, DuckDBConnection):
+                        # The keys are data: plain SQL with parameters, never cached.
+                        try:
+                            self.results[c.id].sample = self._query(
+                                f"{dataset}: sample for {c.id}",
+                                rows_by_keys_sql(_view_name(dataset), list(key_cols), values, cols, n),
+                            )
+                        except Exception as exc:
+                            self.results[c.id].message += f" (samples unavailable: {first_line(exc)})"
                     else:
-                        self._sample_query(dataset, c, t.filter(match))
+                        t = self.p.tables[dataset]
+                        self._sample_query(dataset, c, t.filter(self._key_match(t, key_cols, values)))
             if failed and self.failures_dir is not None:
-                right = dup.select(**{f"__u_{i}": dup[col] for i, col in enumerate(key_cols)})
-                rows_expr = t.semi_join(right, [t[col].identical_to(right[f"__u_{i}"]) for i, col in enumerate(key_cols)])
-                self._stream(dataset, rows_expr.select(*t.columns).mutate(__f=ibis.literal(True)),
-                             [_RowSink(c, [], "__f", list(t.columns)) for c in failed], keep_samples=False)
+                def dup_rows(dups: Callable[[], Any] = dups, key_cols: tuple[str, ...] = key_cols) -> Any:
+                    import ibis
+
+                    t, dup = self.p.tables[dataset], dups()
+                    right = dup.select(**{f"__u_{i}": dup[col] for i, col in enumerate(key_cols)})
+                    rows_expr = t.semi_join(right, [t[col].identical_to(right[f"__u_{i}"]) for i, col in enumerate(key_cols)])
+                    return rows_expr.select(*t.columns).mutate(__f=ibis.literal(True))
+
+                self._stream(dataset, self._compiled(f"dup-rows:{dataset}:{key_cols!r}", dup_rows),
+                             [_RowSink(c, [], "__f", columns) for c in failed], keep_samples=False)
 
         by_ref: dict[tuple, list[Check]] = {}
         for c in live:
@@ -911,7 +1006,10 @@ class Runner:
                 a = c.args
                 by_ref.setdefault((a["to"], tuple(a["columns"]), tuple(a["to_columns"])), []).append(c)
         for (to, here, there), group in by_ref.items():
-            missing = self.missing_rows(t, to, here, there)
+            def missing(to: str = to, here: tuple[str, ...] = here, there: tuple[str, ...] = there) -> Any:
+                return self.missing_rows(self.p.tables[dataset], to, here, there)
+
+            ref = f"{dataset}:{to}:{here!r}:{there!r}"
             sample_cols: list[str] = []
             for c in group:
                 sample_cols += [col for col in self.sample_columns(c, dataset) if col not in sample_cols]
@@ -932,7 +1030,10 @@ class Runner:
                             self.results[c.id].message += f" (samples unavailable: {first_line(exc)})"
             # Count first, then sample only if failed: a window total over the anti-join
             # would read the sample columns of every row (measured 1.0 s against 0.5 + 0.15 s).
-            expr = missing.aggregate(__n=missing.count())
+            def count_expr(missing: Callable[[], Any] = missing) -> Any:
+                m = missing()
+                return m.aggregate(__n=m.count())
+
             if (dataset, to, here, there) not in self.paired and self._fast():
                 # DuckDB: the count and the first missing keys in one pass, no second
                 # anti-join. With a one-column key the sample rows are looked up by those
@@ -940,7 +1041,8 @@ class Runner:
                 # sample columns ride along, as in `reconcile_keys_expr`.
                 carry = list(here) + [col for col in sample_cols if col not in here] if len(here) > 1 else list(here)
                 try:
-                    row = self._summary(f"{dataset}: {_cols(here)} found in {to}", missing.select(*carry),
+                    row = self._summary(f"{dataset}: {_cols(here)} found in {to}", f"missing-keys:{ref}:{carry!r}",
+                                        lambda missing=missing, carry=carry: missing().select(*carry),
                                         [("__n", None, ()), ("__k", None, tuple(carry))])
                 except Exception as exc:
                     self._error(group, self._read_error(dataset, exc))
@@ -960,7 +1062,8 @@ class Runner:
                             self.results[c.id].message += f" (samples unavailable: {first_line(exc)})"
             elif (dataset, to, here, there) not in self.paired:
                 try:
-                    rows = self._query(f"{dataset}: {_cols(here)} found in {to}", expr)
+                    rows = self._query(f"{dataset}: {_cols(here)} found in {to}",
+                                       self._compiled(f"missing-count:{ref}", count_expr))
                 except Exception as exc:
                     self._error(group, self._read_error(dataset, exc))
                     continue
@@ -968,14 +1071,24 @@ class Runner:
                 for c in group:
                     self._finish_rows(c, failing, total)
                     if n and failing and self.results[c.id].failed:
-                        self._sample_query(dataset, c, missing)
+                        self._sample_query(dataset, c, missing, f"missing-sample:{ref}")
             failed = [c for c in group if self.results[c.id].failed]
             if failed and self.failures_dir is not None:
-                self._stream(dataset, missing.select(*t.columns).mutate(__f=ibis.literal(True)),
-                             [_RowSink(c, [], "__f", list(t.columns)) for c in failed], keep_samples=False)
+                def missing_rows(missing: Callable[[], Any] = missing) -> Any:
+                    import ibis
 
-    def _sample_query(self, dataset: str, c: Check, rows: Any) -> None:
-        expr = rows.select(*self.sample_columns(c, dataset)).limit(self.sample)
+                    return missing().select(*columns).mutate(__f=ibis.literal(True))
+
+                self._stream(dataset, self._compiled(f"missing-rows:{ref}", missing_rows),
+                             [_RowSink(c, [], "__f", columns) for c in failed], keep_samples=False)
+
+    def _sample_query(self, dataset: str, c: Check, rows: Any, site: str | None = None) -> None:
+        """Sample rows of `c` from `rows` (an Ibis table, or with `site` a function that builds it)."""
+        cols = self.sample_columns(c, dataset)
+        if site is None:
+            expr = rows.select(*cols).limit(self.sample)
+        else:
+            expr = self._compiled(f"{site}:{c.id}", lambda: rows().select(*cols).limit(self.sample))
         try:
             self.results[c.id].sample = self._query(f"{dataset}: sample for {c.id}", expr)
         except Exception as exc:
@@ -991,14 +1104,18 @@ class Runner:
 
     # metrics that need their own query
 
-    def run_side_metrics(self, dataset: str, t: Any, live: list[Check]) -> None:
+    def run_side_metrics(self, dataset: str, live: list[Check]) -> None:
         for c in live:
             if c.kind != "metric" or c.group_by or c.args["stat"] in FUSED_STATS:
                 continue
             a = c.args
-            expr = t.aggregate(v=stat_expr(c, t))
+
+            def build(c: Check = c) -> Any:
+                t = self.p.tables[dataset]
+                return t.aggregate(v=stat_expr(c, t))
+
             try:
-                row = self._query(f"{dataset}: {a['stat']} of {a['column']}", expr)[0]
+                row = self._query(f"{dataset}: {a['stat']} of {a['column']}", self._compiled(f"side:{c.id}", build))[0]
             except Exception as exc:
                 self._error([c], self._read_error(dataset, exc))
                 continue
@@ -1053,7 +1170,7 @@ class Runner:
         )
         self._set_status(c, fresh)
 
-    def finish_schema(self, c: Check, t: Any) -> None:
+    def finish_schema(self, c: Check) -> None:
         found = self.p.columns[c.dataset]
         expected: dict[str, str] = c.args["columns"]
         problems = []
@@ -1112,7 +1229,7 @@ class Runner:
             parts.append(v > ibis.literal(hi))
         return ibis.or_(*parts).fill_null(True)
 
-    def run_grouped(self, dataset: str, t: Any, live: list[Check], view: RowView, cols: Mapping[str, str]) -> None:
+    def run_grouped(self, dataset: str, live: list[Check]) -> None:
 
         by_group: dict[tuple[str, ...], list[Check]] = {}
         for c in live:
@@ -1120,9 +1237,13 @@ class Runner:
                 by_group.setdefault(c.group_by, []).append(c)
         n = self.sample
         for group_by, group in by_group.items():
-            expr, g = self.grouped_expr(dataset, t, group_by, group)
+            site = f"grouped:{dataset}:{group_by!r}:{[c.id for c in group]!r}"
             try:
-                rows = self._query(f"{dataset}: groups by {_cols(group_by)}", expr)
+                rows = self._query(
+                    f"{dataset}: groups by {_cols(group_by)}",
+                    self._compiled(site, lambda group_by=group_by, group=group: self.grouped_expr(
+                        dataset, self.p.tables[dataset], group_by, group)[0]),
+                )
             except Exception as exc:
                 self._error(group, self._read_error(dataset, exc))
                 continue
@@ -1159,7 +1280,7 @@ class Runner:
                         if r[f"__x{c.index}"]
                     ][:n]
             if failed and self.failures_dir is not None:
-                self.collect_group_failures(dataset, g, group_by, failed, keep_samples=False)
+                self.collect_group_failures(dataset, group_by, group, failed, keep_samples=False)
 
     def grouped_expr(self, dataset: str, t: Any, group_by: tuple[str, ...], group: list[Check]) -> tuple[Any, Any]:
         """The grouped query of `run_grouped`, and the grouped table it reads."""
@@ -1194,17 +1315,21 @@ class Runner:
         return v
 
     def collect_group_failures(
-        self, dataset: str, g: Any, group_by: tuple[str, ...], failed: list[Check], keep_samples: bool = True
+        self, dataset: str, group_by: tuple[str, ...], group: list[Check], failed: list[Check], keep_samples: bool = True
     ) -> None:
-        import ibis
+        def build() -> Any:
+            import ibis
 
-        flags = {f"__x{c.index}": self.outside_expr(c, g) for c in failed}
-        values = {f"__v{c.index}": self.group_value_expr(c, g) for c in failed}
-        picked = g.select(*group_by, __n=g["__n"], **values, **flags)
-        expr = picked.filter(ibis.or_(*(picked[f] for f in flags)))
+            g = self.grouped_table(RowView(self.p.tables[dataset], dataset), group_by, group)
+            flags = {f"__x{c.index}": self.outside_expr(c, g) for c in failed}
+            values = {f"__v{c.index}": self.group_value_expr(c, g) for c in failed}
+            picked = g.select(*group_by, __n=g["__n"], **values, **flags)
+            return picked.filter(ibis.or_(*(picked[f] for f in flags)))
+
+        site = f"group-rows:{dataset}:{group_by!r}:{[c.id for c in group]!r}:{[c.id for c in failed]!r}"
         self._stream(
             dataset,
-            expr,
+            self._compiled(site, build),
             [
                 _GroupSink(c, list(group_by), f"__x{c.index}", f"__v{c.index}", "share" if c.kind == "share" else c.args["stat"])
                 for c in failed
@@ -1215,35 +1340,46 @@ class Runner:
     # samples and exports for failed row-level checks
 
     def collect_failures(
-        self, dataset: str, t: Any, cols: Mapping[str, str], failed: list[Check], lookups: Mapping[tuple, list[Check]]
+        self, dataset: str, cols: Mapping[str, str], failed: list[Check], lookups: Mapping[tuple, list[Check]]
     ) -> None:
-        import ibis
+        columns = list(cols)
+        sinks = [_RowSink(c, self.sample_columns(c, dataset), f"__f{c.index}", columns) for c in failed]
 
-        view = RowView(t, dataset)
-        for c in failed:
-            if c.lookup is not None and (c.lookup.to, c.lookup.on) in lookups:
-                view.add_lookup(c.lookup, self.p.tables[c.lookup.to], None)
-        vt = view.table
-        flags = {f"__f{c.index}": failing_expr(c, view, cols) for c in failed}
-        extra: dict[str, Any] = {}
-        sinks = []
-        for c in failed:
-            sample_cols = self.sample_columns(c, dataset)
-            for name in sample_cols:
-                if name not in t.columns and name not in extra:
-                    ref_ds, _, ref_col = name.partition(".")
-                    prefix = view.lookup_prefix[(c.lookup.to, c.lookup.on)]  # type: ignore[union-attr]
-                    extra[name] = vt[prefix + ref_col]
-            sinks.append(_RowSink(c, sample_cols, f"__f{c.index}", list(t.columns)))
+        def parts() -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
+            t = self.p.tables[dataset]
+            view = RowView(t, dataset)
+            for c in failed:
+                if c.lookup is not None and (c.lookup.to, c.lookup.on) in lookups:
+                    view.add_lookup(c.lookup, self.p.tables[c.lookup.to], None)
+            vt = view.table
+            flags = {f"__f{c.index}": failing_expr(c, view, cols) for c in failed}
+            extra: dict[str, Any] = {}
+            for sink in sinks:
+                c = sink.check
+                for name in sink.sample_columns:
+                    if name not in t.columns and name not in extra:
+                        ref_ds, _, ref_col = name.partition(".")
+                        prefix = view.lookup_prefix[(c.lookup.to, c.lookup.on)]  # type: ignore[union-attr]
+                        extra[name] = vt[prefix + ref_col]
+            return t, vt, extra, flags
+
+        ids = f"{dataset}:{[c.id for c in failed]!r}:{sorted(lookups)!r}"
         if self.failures_dir is None:
-            self.sample_union(dataset, vt, t, extra, flags, sinks)
+            self.sample_union(dataset, f"samples:{ids}", parts, sinks)
             return
-        picked = vt.select(*t.columns, **extra, **flags)
-        expr = picked.filter(ibis.or_(*(picked[f] for f in flags)))
-        self._stream(dataset, expr, sinks)
+
+        def build() -> Any:
+            import ibis
+
+            t, vt, extra, flags = parts()
+            picked = vt.select(*t.columns, **extra, **flags)
+            return picked.filter(ibis.or_(*(picked[f] for f in flags)))
+
+        self._stream(dataset, self._compiled(f"failing-rows:{ids}", build), sinks)
 
     def sample_union(
-        self, dataset: str, vt: Any, t: Any, extra: Mapping[str, Any], flags: Mapping[str, Any], sinks: list[_RowSink]
+        self, dataset: str, site: str, parts: Callable[[], tuple[Any, Any, dict[str, Any], dict[str, Any]]],
+        sinks: list[_RowSink],
     ) -> None:
         """Samples of every failed row-local check in one statement: a UNION ALL of LIMITs.
 
@@ -1251,35 +1387,38 @@ class Runner:
         flags would read the whole dataset when one check fails rarely (measured ~15x slower
         at 10M rows on DuckDB).
         """
-        import ibis
+        def build() -> Any:
+            import ibis
 
-        names = [col for col in t.columns if any(col in sink.sample_columns for sink in sinks)]
-        names += [name for name in extra if name not in names]
-        cols = self.p.columns[dataset]
-        branches = []
-        for i, sink in enumerate(sinks):
-            c = sink.check
-            # Each branch joins only its own lookup: a join shared by every branch becomes
-            # a CTE that DuckDB materialises in full before any LIMIT can stop it.
-            view = RowView(t, dataset)
-            prefix = None
-            if c.lookup is not None:
-                view.add_lookup(c.lookup, self.p.tables[c.lookup.to], None)
-                prefix = view.lookup_prefix[(c.lookup.to, c.lookup.on)]
-            bt = view.table
-            values: dict[str, Any] = {}
-            for name in names:
-                if name in t.columns:
-                    values[name] = bt[name]
-                elif prefix is not None and name.startswith(c.lookup.to + "."):  # type: ignore[union-attr]
-                    values[name] = bt[prefix + name.split(".", 1)[1]]
-                else:
-                    values[name] = ibis.null(extra[name].type())
-            branch = bt.filter(failing_expr(c, view, cols)).select(__check=ibis.literal(i, type="int32"), **values)
-            branches.append(branch.limit(self.sample))
-        expr = branches[0] if len(branches) == 1 else ibis.union(*branches, distinct=False)
+            t, _vt, extra, _flags = parts()
+            names = [col for col in t.columns if any(col in sink.sample_columns for sink in sinks)]
+            names += [name for name in extra if name not in names]
+            cols = self.p.columns[dataset]
+            branches = []
+            for i, sink in enumerate(sinks):
+                c = sink.check
+                # Each branch joins only its own lookup: a join shared by every branch becomes
+                # a CTE that DuckDB materialises in full before any LIMIT can stop it.
+                view = RowView(t, dataset)
+                prefix = None
+                if c.lookup is not None:
+                    view.add_lookup(c.lookup, self.p.tables[c.lookup.to], None)
+                    prefix = view.lookup_prefix[(c.lookup.to, c.lookup.on)]
+                bt = view.table
+                values: dict[str, Any] = {}
+                for name in names:
+                    if name in t.columns:
+                        values[name] = bt[name]
+                    elif prefix is not None and name.startswith(c.lookup.to + "."):  # type: ignore[union-attr]
+                        values[name] = bt[prefix + name.split(".", 1)[1]]
+                    else:
+                        values[name] = ibis.null(extra[name].type())
+                branch = bt.filter(failing_expr(c, view, cols)).select(__check=ibis.literal(i, type="int32"), **values)
+                branches.append(branch.limit(self.sample))
+            return branches[0] if len(branches) == 1 else ibis.union(*branches, distinct=False)
+
         try:
-            rows = self._query(f"{dataset}: samples for {len(sinks)} checks", expr)
+            rows = self._query(f"{dataset}: samples for {len(sinks)} checks", self._compiled(site, build))
         except Exception as exc:
             for sink in sinks:
                 self.results[sink.check.id].message += f" (samples unavailable: {first_line(exc)})"
@@ -1414,7 +1553,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def start_prefetch(suite: Suite, conn: Connection, sources: Mapping[str, Source], sample: int) -> None:
+def start_prefetch(
+    suite: Suite, conn: Connection, sources: Mapping[str, Source], sample: int, *, validated: bool = False
+) -> None:
     """On DuckDB, start the duplicate-key queries of `unique` checks while Ibis imports.
 
     They are plain SQL (`duplicates_sql`), so they need no Ibis; they start only once every
@@ -1423,12 +1564,16 @@ def start_prefetch(suite: Suite, conn: Connection, sources: Mapping[str, Source]
     """
     if not isinstance(conn, DuckDBConnection) or os.environ.get("SOURCEWISE_DUCKDB_PREFETCH", "1") == "0":
         return
-    columns = conn.raw_columns(sources)
-    # Columns only, no type-checking of expressions: that would import Ibis first, and the
-    # point is to run these queries while Ibis imports (measured: the head start began
-    # only after the import on any suite with a row_condition).
-    if columns is None or column_problems(suite, suite.checks, columns, {}, typecheck=False):
-        return
+    if validated:  # a plan-cache hit: the suite passed on exactly these schemas
+        if not sources or any(s.format != "parquet" for s in sources.values()):
+            return
+    else:
+        columns = conn.raw_columns(sources)
+        # Columns only, no type-checking of expressions: that would import Ibis first, and the
+        # point is to run these queries while Ibis imports (measured: the head start began
+        # only after the import on any suite with a row_condition).
+        if columns is None or column_problems(suite, suite.checks, columns, {}, typecheck=False):
+            return
     queries: list[tuple[Any, str]] = []
     for c in suite.checks:
         if c.kind == "unique":
@@ -1441,11 +1586,33 @@ def start_prefetch(suite: Suite, conn: Connection, sources: Mapping[str, Source]
     conn.prefetch(queries)
 
 
+def find_plan(
+    suite: Suite, conn: Connection, sources: Mapping[str, Source], *, sample: int, failures: bool
+) -> Plan | None:
+    """The cached plan for this suite on these schemas (a hit or an empty miss), or None when
+    a schema cannot be described without Ibis (the normal path then reports the problem)."""
+    if not isinstance(conn, DuckDBConnection):
+        return None
+    try:
+        schemas = {name: (source.format, conn.describe(source)) for name, source in sources.items()}
+    except Exception:  # an unreadable file: reported, properly worded, by open_datasets
+        return None
+    try:
+        directory = cache_dir()
+    except (RuntimeError, KeyError):  # no home directory to put it in: run without a cache
+        return None
+    return load_plan(plan_key(suite, schemas, sample=sample, failures=failures), directory)
+
+
 def prepare(
     suite: Suite, backend: str, data: Mapping[str, str] | None, progress: Progress | None = None,
-    sample: int | None = None,
+    sample: int | None = None, *, cache: bool = False, failures: bool = False,
 ) -> Prepared:
-    """Connect, register every dataset and check every column, reading schemas only."""
+    """Connect, register every dataset and check every column, reading schemas only.
+
+    With `cache` (DuckDB only), a plan cached for exactly this suite, these schemas and
+    options skips the validation and Ibis altogether (`plancache`); on a miss the run fills
+    an empty plan, which `run_suite` saves."""
     sources, problems = resolve_sources(suite, backend, data)
     if problems:
         raise SuiteError(problems)
@@ -1455,10 +1622,23 @@ def prepare(
         raise SuiteError([f"{suite.display_path}: backend: {exc}"]) from exc
     try:
         t0 = time.perf_counter()
+        plan = find_plan(suite, conn, sources, sample=sample or 0, failures=failures) if cache else None
+        hit = plan is not None and plan.hit and plan.columns is not None and set(plan.columns) == set(sources)
         if sample is not None:
-            start_prefetch(suite, conn, sources, sample)
+            start_prefetch(suite, conn, sources, sample, validated=hit)
+        if hit:
+            assert plan is not None and plan.columns is not None
+            # Validated when the plan was written, against exactly these schemas.
+            if progress is not None:
+                progress(f"schemas of {len(sources)} datasets read; compiled plan found ({time.perf_counter() - t0:.2f}s)")
+            return Prepared(conn=conn, sources=dict(sources), tables=LazyTables(conn, sources),
+                            columns=plan.columns, plan=plan)
+        if plan is not None and plan.hit:
+            plan = Plan(plan.key, plan.directory, hit=False)  # a plan without these datasets
         tables, columns, problems = open_datasets(suite, conn, sources)
         problems += column_problems(suite, suite.checks, columns, tables)
+        if plan is not None:
+            plan.columns = columns
         if progress is not None:
             progress(f"schemas of {len(sources)} datasets read and checks validated ({time.perf_counter() - t0:.2f}s)")
     except BaseException:
@@ -1467,7 +1647,7 @@ def prepare(
     if problems:
         conn.close()
         raise SuiteError(problems)
-    return Prepared(conn=conn, sources=sources, tables=tables, columns=columns)
+    return Prepared(conn=conn, sources=sources, tables=tables, columns=columns, plan=plan)
 
 
 def run_suite(
@@ -1478,8 +1658,12 @@ def run_suite(
     as_of: str | dt.datetime | None = None,
     failures_dir: str | os.PathLike | None = None,
     progress: Progress | None = None,
+    cache: bool = True,
 ) -> SuiteResult:
-    """Check the datasets against the suite; SuiteError when it cannot be run at all."""
+    """Check the datasets against the suite; SuiteError when it cannot be run at all.
+
+    `cache=False` turns the compiled-plan cache off (it applies to DuckDB only; see
+    `sourcewise.engine.plancache`)."""
     started = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()
     try:
@@ -1496,7 +1680,8 @@ def run_suite(
         except OSError as exc:
             raise SuiteError([f"{suite.display_path}: --failures {out_dir}: {exc.strerror or exc}"]) from exc
     say(f"connecting to {backend_label(backend)}")
-    prepared = prepare(suite, backend, {k: os.fspath(v) for k, v in (data or {}).items()}, say, sample)
+    prepared = prepare(suite, backend, {k: os.fspath(v) for k, v in (data or {}).items()}, say, sample,
+                       cache=cache, failures=out_dir is not None)
     result = SuiteResult(
         suite=suite.name, backend=backend_label(backend), as_of=when, started_at=started
     )
@@ -1504,6 +1689,8 @@ def run_suite(
         Runner(
             suite, prepared, sample=sample, as_of=when, failures_dir=out_dir, progress=say, result=result
         ).run()
+        if prepared.plan is not None:
+            prepared.plan.save()
     finally:
         prepared.conn.close()
     result.duration_s = time.perf_counter() - t0
