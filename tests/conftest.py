@@ -101,6 +101,21 @@ def _private_storage(settings, tmp_path_factory):
     """Files that tests store (deliveries, check results) go to a temporary storage root."""
     settings.STORAGE_ROOT = tmp_path_factory.mktemp("storage")
     settings.MEDIA_ROOT = settings.STORAGE_ROOT
+    settings.ENGINE_PLAN_CACHE_DIR = tmp_path_factory.mktemp("plans")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_plan_cache(tmp_path_factory):
+    """The engine's own tests and CLI runs keep compiled plans in a temporary folder, not ~/.cache."""
+    import os
+
+    previous = os.environ.get("SOURCEWISE_CACHE_DIR")
+    os.environ["SOURCEWISE_CACHE_DIR"] = str(tmp_path_factory.mktemp("engine-plans"))
+    yield
+    if previous is None:
+        os.environ.pop("SOURCEWISE_CACHE_DIR", None)
+    else:
+        os.environ["SOURCEWISE_CACHE_DIR"] = previous
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import gzip
 import io
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -52,6 +53,21 @@ def test_a_good_day_passes_and_a_bad_day_becomes_findings_with_the_affected_cust
 
     assert [(o.status, o.failing_rows) for o in finding_trend(missed)] == [("passed", 0), ("failed", 12)]
     assert CheckOutcome.objects.filter(run=run).count() == len(run.result["checks"])
+
+
+def test_a_feeds_next_run_reuses_the_compiled_plan_kept_with_the_data(feeds, deliver, helpers, settings):
+    import os
+
+    deliver(feeds.contacts, helpers.good_day(dt.date(2026, 11, 19)))
+    plans = sorted(settings.ENGINE_PLAN_CACHE_DIR.glob("*.json"))
+    assert plans, "the run kept its compiled plan under ENGINE_PLAN_CACHE_DIR"
+    assert not any(Path(os.environ["SOURCEWISE_CACHE_DIR"]).glob("*.json"))
+    written = {p: p.stat().st_mtime_ns for p in plans}
+    run = deliver(feeds.contacts, helpers.good_day(dt.date(2026, 11, 20))).runs.get()
+    run.refresh_from_db()
+    assert run.status == "passed", run.reason
+    # Same suite, same schema: the same plan served the second day (nothing new, nothing rewritten).
+    assert {p: p.stat().st_mtime_ns for p in settings.ENGINE_PLAN_CACHE_DIR.glob("*.json")} == written
 
 
 def test_findings_are_announced_once_the_run_is_stored(feeds, deliver, helpers):

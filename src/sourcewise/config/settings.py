@@ -115,6 +115,9 @@ STATIC_URL = "static/"
 # Only for `collectstatic` deployments; by default assets are served from the apps (below).
 STATIC_ROOT = env.str("STATIC_ROOT", "") or None
 STORAGE_ROOT = Path(env.str("STORAGE_ROOT", str(DATA_DIR / "storage"))).resolve()
+# The engine's compiled-plan cache for check runs (SQL text only, no data): a feed's daily run
+# of the same suite on the same schema skips compiling. Kept with the rest of the data.
+ENGINE_PLAN_CACHE_DIR = Path(env.str("ENGINE_PLAN_CACHE_DIR", str(DATA_DIR / "cache" / "plans"))).resolve()
 MEDIA_ROOT = STORAGE_ROOT
 STORAGES = {
     "default": {

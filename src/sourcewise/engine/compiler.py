@@ -1587,10 +1587,13 @@ def start_prefetch(
 
 
 def find_plan(
-    suite: Suite, conn: Connection, sources: Mapping[str, Source], *, sample: int, failures: bool
+    suite: Suite, conn: Connection, sources: Mapping[str, Source], *, sample: int, failures: bool,
+    directory: Path | None = None,
 ) -> Plan | None:
     """The cached plan for this suite on these schemas (a hit or an empty miss), or None when
-    a schema cannot be described without Ibis (the normal path then reports the problem)."""
+    a schema cannot be described without Ibis (the normal path then reports the problem).
+
+    `directory` holds the plans; by default `plancache.cache_dir()`."""
     if not isinstance(conn, DuckDBConnection):
         return None
     try:
@@ -1598,7 +1601,7 @@ def find_plan(
     except Exception:  # an unreadable file: reported, properly worded, by open_datasets
         return None
     try:
-        directory = cache_dir()
+        directory = directory if directory is not None else cache_dir()
     except (RuntimeError, KeyError):  # no home directory to put it in: run without a cache
         return None
     return load_plan(plan_key(suite, schemas, sample=sample, failures=failures), directory)
@@ -1606,7 +1609,7 @@ def find_plan(
 
 def prepare(
     suite: Suite, backend: str, data: Mapping[str, str] | None, progress: Progress | None = None,
-    sample: int | None = None, *, cache: bool = False, failures: bool = False,
+    sample: int | None = None, *, cache: bool | str | os.PathLike = False, failures: bool = False,
 ) -> Prepared:
     """Connect, register every dataset and check every column, reading schemas only.
 
@@ -1622,7 +1625,9 @@ def prepare(
         raise SuiteError([f"{suite.display_path}: backend: {exc}"]) from exc
     try:
         t0 = time.perf_counter()
-        plan = find_plan(suite, conn, sources, sample=sample or 0, failures=failures) if cache else None
+        directory = None if isinstance(cache, bool) else Path(cache)
+        plan = (find_plan(suite, conn, sources, sample=sample or 0, failures=failures, directory=directory)
+                if cache else None)
         hit = plan is not None and plan.hit and plan.columns is not None and set(plan.columns) == set(sources)
         if sample is not None:
             start_prefetch(suite, conn, sources, sample, validated=hit)
@@ -1658,11 +1663,12 @@ def run_suite(
     as_of: str | dt.datetime | None = None,
     failures_dir: str | os.PathLike | None = None,
     progress: Progress | None = None,
-    cache: bool = True,
+    cache: bool | str | os.PathLike = True,
 ) -> SuiteResult:
     """Check the datasets against the suite; SuiteError when it cannot be run at all.
 
-    `cache=False` turns the compiled-plan cache off (it applies to DuckDB only; see
+    `cache=False` turns the compiled-plan cache off, and a path keeps the plans there
+    instead of the default location (it applies to DuckDB only; see
     `sourcewise.engine.plancache`)."""
     started = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()

@@ -538,7 +538,8 @@ def run_execute(*, run_id: int, backend: str = "duckdb") -> str:
         t0 = time.perf_counter()
         with heartbeat:
             result = run_suite(suite, backend=backend, data=data, sample=SAMPLE_ROWS,
-                               failures_dir=work / "failures", progress=heartbeat)
+                               failures_dir=work / "failures", progress=heartbeat,
+                               cache=settings.ENGINE_PLAN_CACHE_DIR)
         engine_seconds = time.perf_counter() - t0
     except SuiteError as exc:
         shutil.rmtree(work, ignore_errors=True)
@@ -783,7 +784,8 @@ def suite_preview(*, feed: Feed, text: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="sw-preview-") as tmp:
         try:
             suite = suites.engine_suite(parsed, Path(tmp))
-            result = run_suite(suite, data=_resolve_data(probe, parsed), sample=5)
+            result = run_suite(suite, data=_resolve_data(probe, parsed), sample=5,
+                               cache=settings.ENGINE_PLAN_CACHE_DIR)
         except SuiteError as exc:
             return {"problems": suites.clean_problems(exc.problems)}
     return {"delivery": latest, "result": result.to_dict()}
