@@ -108,6 +108,10 @@ def test_contacts_on_the_page(world, login):
     stale = client.post(f"/providers/contacts/{contact.pk}/edit/",
                         {"name": "Old", "role": "dpo", "is_primary": "on", "version": 1})
     assert stale.status_code == 422 and b"Someone else saved this contact" in stale.content
+    # A remove pressed on an older page is refused with the reason, and the contact stays.
+    refused = client.post(f"/providers/contacts/{contact.pk}/remove/", {"version": 1}, follow=True)
+    assert b"Someone else saved this contact" in refused.content and b"newer version" in refused.content
+    assert provider.contacts.filter(pk=contact.pk).exists()
     assert client.post(f"/providers/contacts/{contact.pk}/remove/", {"version": 2}).status_code == 302
     assert not provider.contacts.exists()
     # Another buyer's people reach none of it.

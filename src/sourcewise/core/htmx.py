@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from sourcewise.core.errors import Conflict
+
 
 def is_htmx(request: HttpRequest) -> bool:
     return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
@@ -33,16 +35,32 @@ def perform(
 ) -> HttpResponse:
     """Run a button's service call; say how it went; go to `then`.
 
-    A refused write (ValidationError) becomes an error message on the next page;
+    A refused write (ValidationError) becomes error messages on the next page, each field's
+    named; a stale one (Conflict) says so, and `then` shows the newer version.
     PermissionDenied propagates to the 403 page.
     """
     try:
         action()
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        if hasattr(exc, "error_dict"):
+            for field, errors in exc.message_dict.items():
+                label = "" if field in ("__all__", "status") else f"{field.replace('_', ' ').capitalize()}: "
+                for error in errors:
+                    messages.error(request, f"{label}{error}")
+        else:
+            for error in exc.messages:
+                messages.error(request, error)
+    except Conflict as exc:
+        messages.error(request, f"{exc} The page now shows the newer version.")
     else:
         messages.success(request, success)
     return redirect(then)
+
+
+def posted_version(request: HttpRequest) -> int | None:
+    """The `version` a button's form was rendered with (None when absent: no stale check)."""
+    value = request.POST.get("version", "")
+    return int(value) if value.isdigit() else None
 
 
 def add_form_errors(form, exc: ValidationError) -> None:

@@ -251,8 +251,7 @@ def contact_remove(*, actor: User, contact: ProviderContact, expected_version: i
     contact = ProviderContact.objects.select_for_update().select_related("provider__buyer").get(pk=contact.pk)
     provider = contact.provider
     require_role(actor, provider.buyer, Role.MEMBER)
-    if expected_version is not None and expected_version != contact.version:
-        raise Conflict("Someone saved this contact after you opened it. Reload, then remove it again.")
+    edits.check_version(contact, expected_version, "contact")
     label = _contact_label({k: getattr(contact, k) for k in CONTACT_FIELDS})
     was_primary = contact.is_primary
     contact.delete()
@@ -562,8 +561,7 @@ def subcontractor_remove(*, actor: User, subcontractor: Subcontractor, expected_
         pk=subcontractor.pk)
     buyer = sub.service.provider.buyer
     require_role(actor, buyer, Role.MEMBER)
-    if expected_version is not None and expected_version != sub.version:
-        raise Conflict("Someone saved this subcontractor after you opened it. Reload, then remove it again.")
+    edits.check_version(sub, expected_version, "subcontractor")
     children = sorted(c.legal_name for c in sub.children.all())
     if children:
         raise ValidationError(

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from sourcewise.accounts.models import Organization
 from sourcewise.core import storage
 from sourcewise.core.errors import Conflict
-from sourcewise.core.htmx import add_form_errors, perform, render_page
+from sourcewise.core.htmx import add_form_errors, perform, posted_version, render_page
 from sourcewise.core.permissions import can_write, require_engagement_role, require_role
 from sourcewise.core.selectors import engagement_get, engagement_list
 from sourcewise.core.tables import HISTORY_TABLE, Column, Table, history_tab
@@ -357,16 +357,9 @@ def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def contact_remove(request: HttpRequest, pk: int) -> HttpResponse:
     contact = selectors.get_contact(**_scope(request), pk=pk)
-    version = request.POST.get("version")
-
-    def remove():
-        try:
-            services.contact_remove(actor=request.user, contact=contact,
-                                    expected_version=int(version) if version and version.isdigit() else None)
-        except Conflict as exc:
-            raise ValidationError(str(exc)) from None
-
-    return perform(request, remove, success=f"{contact.name} removed.", then=contact.provider.get_absolute_url())
+    return perform(request, lambda: services.contact_remove(
+        actor=request.user, contact=contact, expected_version=posted_version(request)),
+        success=f"{contact.name} removed.", then=contact.provider.get_absolute_url())
 
 
 @login_required
@@ -400,16 +393,9 @@ def subcontractor_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def subcontractor_remove(request: HttpRequest, pk: int) -> HttpResponse:
     sub = selectors.get_subcontractor(**_scope(request), pk=pk)
-    version = request.POST.get("version")
-
-    def remove():
-        try:
-            services.subcontractor_remove(actor=request.user, subcontractor=sub,
-                                          expected_version=int(version) if version and version.isdigit() else None)
-        except Conflict as exc:
-            raise ValidationError(str(exc)) from None
-
-    return perform(request, remove, success=f"{sub.legal_name} removed from the chain.",
+    return perform(request, lambda: services.subcontractor_remove(
+        actor=request.user, subcontractor=sub, expected_version=posted_version(request)),
+        success=f"{sub.legal_name} removed from the chain.",
                    then=sub.service.provider.get_absolute_url())
 
 

@@ -15,7 +15,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
 from sourcewise.core.errors import Conflict
-from sourcewise.core.htmx import add_form_errors, render_page
+from sourcewise.core.htmx import add_form_errors, perform, posted_version, render_page
 from sourcewise.core.models import Engagement
 from sourcewise.core.permissions import can_write, membership_of, require_role
 from sourcewise.core.selectors import engagement_list
@@ -151,27 +151,7 @@ def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _act(request: HttpRequest, incident_url: str, action: Callable[[], Any], success: str) -> HttpResponse:
     """Run one service call from a button or small form; say how it went; back to the incident."""
-    try:
-        action()
-    except ValidationError as exc:
-        if hasattr(exc, "error_dict"):
-            for field, errors in exc.message_dict.items():
-                label = "" if field in ("__all__", "status") else f"{field.replace('_', ' ').capitalize()}: "
-                for error in errors:
-                    messages.error(request, f"{label}{error}")
-        else:
-            for error in exc.messages:
-                messages.error(request, error)
-    except Conflict as exc:
-        messages.error(request, f"{exc} The page now shows the newer version.")
-    else:
-        messages.success(request, success)
-    return redirect(incident_url)
-
-
-def _version(request: HttpRequest) -> int | None:
-    value = request.POST.get("version", "")
-    return int(value) if value.isdigit() else None
+    return perform(request, action, success=success, then=incident_url)
 
 
 def _incident(request: HttpRequest, pk: int) -> Incident:
@@ -211,7 +191,7 @@ def incident_advance(request: HttpRequest, pk: int) -> HttpResponse:
     to = request.POST.get("to", "")
     return _act(request, incident.get_absolute_url(), lambda: services.incident_advance(
         actor=request.user, organization=request.organization, incident=incident, to=to,
-        expected_version=_version(request), note=request.POST.get("note", "")),
+        expected_version=posted_version(request), note=request.POST.get("note", "")),
         f"Moved to {Incident.Status(to).label.lower() if to in Incident.Status.values else to}.")
 
 
@@ -261,7 +241,7 @@ def incident_decide(request: HttpRequest, pk: int) -> HttpResponse:
         if option is None:
             raise ValidationError({"option": "Choose one of the options."})
         services.incident_decide(actor=request.user, organization=request.organization, incident=incident,
-                                 option=option, expected_version=_version(request),
+                                 option=option, expected_version=posted_version(request),
                                  note=request.POST.get("note", ""))
 
     return _act(request, incident.get_absolute_url(), action, "Decision recorded: the solution is agreed.")
@@ -317,7 +297,7 @@ def incident_sign_off(request: HttpRequest, pk: int) -> HttpResponse:
     incident = _incident(request, pk)
     return _act(request, incident.get_absolute_url(), lambda: services.incident_sign_off(
         actor=request.user, organization=request.organization, incident=incident,
-        expected_version=_version(request)), "Signed off for the buyer.")
+        expected_version=posted_version(request)), "Signed off for the buyer.")
 
 
 @login_required
@@ -326,7 +306,7 @@ def incident_close(request: HttpRequest, pk: int) -> HttpResponse:
     incident = _incident(request, pk)
     return _act(request, incident.get_absolute_url(), lambda: services.incident_close(
         actor=request.user, organization=request.organization, incident=incident,
-        expected_version=_version(request), lessons=request.POST.get("lessons")),
+        expected_version=posted_version(request), lessons=request.POST.get("lessons")),
         "Closed. The postmortem is written; the history stays.")
 
 
@@ -336,7 +316,7 @@ def incident_reopen(request: HttpRequest, pk: int) -> HttpResponse:
     incident = _incident(request, pk)
     return _act(request, incident.get_absolute_url(), lambda: services.incident_reopen(
         actor=request.user, organization=request.organization, incident=incident,
-        expected_version=_version(request), reason=request.POST.get("reason", "")), "Reopened.")
+        expected_version=posted_version(request), reason=request.POST.get("reason", "")), "Reopened.")
 
 
 @login_required
@@ -564,7 +544,7 @@ def scenario_delete(request: HttpRequest, pk: int) -> HttpResponse:
     scenario = selectors.scenario_get(**_scope(request), pk=pk)
     return _act(request, scenario.plan.get_absolute_url(), lambda: services.scenario_delete(
         actor=request.user, organization=request.organization, scenario=scenario,
-        expected_version=_version(request)), f"Scenario \u201c{scenario.title}\u201d deleted.")
+        expected_version=posted_version(request)), f"Scenario \u201c{scenario.title}\u201d deleted.")
 
 
 def _exercise_facts(exercise) -> list[tuple[str, str]]:
@@ -594,7 +574,7 @@ def exercise_delete(request: HttpRequest, pk: int) -> HttpResponse:
     exercise = selectors.exercise_get(**_scope(request), pk=pk)
     return _act(request, exercise.plan.get_absolute_url(), lambda: services.exercise_delete(
         actor=request.user, organization=request.organization, exercise=exercise,
-        expected_version=_version(request)), f"Exercise of {exercise.held_on} deleted.")
+        expected_version=posted_version(request)), f"Exercise of {exercise.held_on} deleted.")
 
 
 @login_required
