@@ -157,15 +157,22 @@ def test_a_large_file_is_uploaded_in_parts_and_resumed(client, world, feeds, bea
 
 
 def test_a_file_in_the_storage_root_is_registered_and_nothing_outside(client, world, feeds, bearer, helpers,
-                                                                    settings, tmp_path):
+                                                                    settings, tmp_path,
+                                                                    django_capture_on_commit_callbacks):
     provider = bearer(world.provider.member, world.provider.organization)
     inbox = settings.STORAGE_ROOT / "inbox"
     inbox.mkdir()
     (inbox / "contacts-20261120.parquet").write_bytes(helpers.good_day())
     url = f"/api/v1/monitoring/feeds/{feeds.contacts.pk}/locations"
-    ok = client.post(url, {"location": "inbox/contacts-20261120.parquet"}, content_type="application/json", **provider)
-    assert ok.status_code == 201, ok.content
-    assert ok.json()["source"] == "location" and ok.json()["original_name"] == "contacts-20261120.parquet"
+    with django_capture_on_commit_callbacks(execute=True):  # the worker's copy, run inline
+        ok = client.post(url, {"location": "inbox/contacts-20261120.parquet"}, content_type="application/json",
+                         **provider)
+    assert ok.status_code == 202, ok.content
+    assert ok.json()["location"] == "inbox/contacts-20261120.parquet" and ok.json()["delivery_id"] is None
+    upload = client.get(f"/api/v1/monitoring/uploads/{ok.json()['id']}", **provider).json()
+    assert upload["status"] == "completed" and upload["delivery_id"]
+    delivery = client.get(f"/api/v1/monitoring/deliveries/{upload['delivery_id']}", **provider).json()
+    assert delivery["source"] == "location" and delivery["original_name"] == "contacts-20261120.parquet"
     outside = tmp_path / "elsewhere.parquet"
     outside.write_bytes(helpers.good_day())
     for location, message in ((str(outside), "inside the storage root"),

@@ -111,7 +111,10 @@ def test_a_jsonl_gz_is_accepted_in_parts_and_from_a_drop_folder(world, feeds, he
     (settings.STORAGE_ROOT / "inbox").mkdir()
     (settings.STORAGE_ROOT / "inbox" / "day.jsonl.gz").write_bytes(packed)
     with django_capture_on_commit_callbacks(execute=True):
-        dropped = services.delivery_register(**provider, feed=feeds.contacts, location="inbox/day.jsonl.gz")
+        registered = services.delivery_register(**provider, feed=feeds.contacts, location="inbox/day.jsonl.gz")
+    registered.refresh_from_db()
+    dropped = registered.delivery  # copied in by the worker
+    assert registered.status == "completed" and dropped.source == "location"
     assert dropped.status == "accepted" and dropped.engine_path.read_bytes() == helpers.good_day_jsonl()
     assert dropped.sha256 == parts.sha256 == hashlib.sha256(packed).hexdigest()
 
@@ -547,3 +550,20 @@ def test_an_unexpected_failure_while_inspecting_leaves_no_file_and_no_row(feeds,
         deliver(feeds.contacts, gzip.compress(helpers.good_day_jsonl()), filename="contacts.jsonl.gz")
     assert not Delivery.objects.filter(feed=feeds.contacts).exists()
     assert _stored_files(settings, feeds.contacts) == []
+
+
+def test_a_drop_folder_file_gone_before_the_worker_copies_it_is_a_rejected_delivery(world, feeds, helpers, settings):
+    provider = {"actor": world.provider.member, "organization": world.provider.organization}
+    (settings.STORAGE_ROOT / "inbox").mkdir()
+    dropped = settings.STORAGE_ROOT / "inbox" / "log.parquet"
+    dropped.write_bytes(helpers.good_day())
+    session = services.delivery_register(**provider, feed=feeds.contacts, location="inbox/log.parquet")
+    # Registration leaves the copying to the worker: nothing is stored yet.
+    assert session.location == "inbox/log.parquet" and session.delivery is None
+    assert not Delivery.objects.filter(feed=feeds.contacts).exists()
+    dropped.unlink()
+    delivery = services.delivery_fetch(session_id=session.pk)
+    assert delivery.status == "rejected" and "inbox/log.parquet" in delivery.reason
+    assert "moved or removed before the worker copied it" in delivery.reason
+    session.refresh_from_db()
+    assert session.status == "completed" and session.delivery == delivery

@@ -163,9 +163,11 @@ def test_a_file_in_a_drop_folder_is_registered_in_the_page(world, feeds, login, 
     assert "must be a file inside the storage root" in refused.content.decode()
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(url, {"location": "inbox/log.parquet"})
+    # The worker copied it in and checked it; the page went back to the feed, saying so.
     delivery = Delivery.objects.get(feed=feeds.contacts)
     assert delivery.source == "location" and delivery.runs.get().status == "failed"
-    assert response["Location"] == reverse("monitoring_run", args=[delivery.runs.get().pk])
+    assert response["Location"] == feeds.contacts.get_absolute_url()
+    assert "registered: the worker copies it in" in client.get(response["Location"]).content.decode()
 
 
 def test_a_feed_is_edited_with_its_version_checked(world, feeds, login):

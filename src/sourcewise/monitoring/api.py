@@ -493,23 +493,21 @@ def complete_upload(request: HttpRequest, upload_id: int):
 
 
 @router.post("/monitoring/feeds/{feed_id}/locations",
-             response={201: DeliveryOut, 202: UploadOut, **WRITE_ERRORS},
+             response={202: UploadOut, **WRITE_ERRORS},
              summary="Register a file in the storage root or an s3:// object as a delivery")
 def register_location(request: HttpRequest, feed_id: int, payload: LocationIn):
-    """A file inside the storage root (a drop folder) is copied in as a delivery and checked (201).
+    """The worker copies the file (a drop folder inside the storage root) or the `s3://bucket/key`
+    object in as a delivery and checks it.
 
-    An `s3://bucket/key` object is copied in by the worker: the answer is 202 with an
-    upload whose `delivery_id` is set once it has arrived (GET /monitoring/uploads/{id});
-    a missing or denied object becomes a rejected delivery with the reason. An upload whose
-    copy could not start or whose worker stopped is `failed` with its `reason`.
+    The answer is 202 with an upload whose `delivery_id` is set once it has arrived
+    (GET /monitoring/uploads/{id}); a missing or denied file becomes a rejected delivery
+    with the reason. An upload whose copy could not start or whose worker stopped is
+    `failed` with its `reason`.
     """
     feed = selectors.feed_get(**_scope(request), pk=feed_id)
-    delivery = services.delivery_register(actor=request.user, organization=request.organization, feed=feed,
-                                          location=payload.location, period=payload.period)
-    if isinstance(delivery, UploadSession):
-        return Status(202, _upload_get(request, delivery.pk))
-    _rejected_is_422(delivery)
-    return Status(201, selectors.delivery_get(**_scope(request), pk=delivery.pk))
+    session = services.delivery_register(actor=request.user, organization=request.organization, feed=feed,
+                                         location=payload.location, period=payload.period)
+    return Status(202, _upload_get(request, session.pk))
 
 
 # -- runs -----------------------------------------------------------------------------------

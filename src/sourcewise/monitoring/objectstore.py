@@ -38,6 +38,41 @@ class ObjectLocation:
         return self.key.rsplit("/", 1)[-1]
 
 
+@dataclass(frozen=True)
+class DropLocation:
+    """A file the provider placed in a drop folder inside the storage root (relative path)."""
+
+    relative_path: str
+
+    @property
+    def url(self) -> str:
+        return self.relative_path
+
+    @property
+    def filename(self) -> str:
+        return self.relative_path.rsplit("/", 1)[-1]
+
+
+def location_of(text: str) -> ObjectLocation | DropLocation:
+    """A registered location as stored on its UploadSession: an s3:// URL or a drop-folder path."""
+    return parse(text) if is_object_url(text) else DropLocation(text)
+
+
+def open_location(location: ObjectLocation | DropLocation) -> Any:
+    """The location's bytes as a stream read in blocks; LocationProblem when it cannot be read."""
+    if isinstance(location, ObjectLocation):
+        return open_object(location)
+    from sourcewise.core import storage
+
+    try:
+        return open(storage.path_of(location.relative_path), "rb")  # noqa: SIM115 - the caller closes it
+    except FileNotFoundError:
+        raise LocationProblem(f"No file at '{location.relative_path}' inside the storage root any more: "
+                              "it was moved or removed before the worker copied it.") from None
+    except OSError as exc:
+        raise LocationProblem(f"'{location.relative_path}' could not be read: {exc.strerror or exc}.") from None
+
+
 def is_object_url(text: str) -> bool:
     return "://" in text
 

@@ -906,21 +906,24 @@ def delivery_register(
     feed: Feed,
     location: str,
     period: dt.date | None = None,
-) -> Delivery | UploadSession:
-    """A file the provider placed in a drop folder or an object store, taken as a delivery.
+) -> UploadSession:
+    """A file the provider placed in a drop folder or an object store, registered for the worker.
 
-    A path inside the storage root (an SFTP drop folder, say) is copied into Sourcewise's
-    own storage with its checksum at once, like an upload, so the evidence cannot change
-    when the drop folder does: the Delivery is returned. An `s3://bucket/key` URL is
-    registered for the worker, which copies the object in (`delivery_fetch`): the
-    UploadSession that will point at the delivery is returned. Anything else (a path
-    outside the storage root or inside Sourcewise's own folders, another scheme) is refused.
+    A path inside the storage root (an SFTP drop folder, say) or an `s3://bucket/key` URL
+    becomes an UploadSession that the worker copies in (`delivery_fetch`) into Sourcewise's
+    own storage with its checksum, so the evidence cannot change when the drop folder does;
+    the session then points at the delivery. Anything else (a path outside the storage
+    root or inside Sourcewise's own folders, another scheme, a missing file) is refused.
     """
     feed = Feed.objects.select_related("engagement").get(pk=feed.pk)
     require_engagement_role(actor, feed.engagement, Role.MEMBER, organization=organization)
     text = (location or "").strip()
     if objectstore.is_object_url(text):
-        return _register_object(actor=actor, organization=organization, feed=feed, url=text, period=period)
+        try:
+            where = objectstore.parse(text)
+        except ValueError as exc:
+            raise ValidationError({"location": str(exc)}) from None
+        return _register_location(actor=actor, organization=organization, feed=feed, where=where, period=period)
     root = storage.storage_root().resolve()
     candidate = Path(text)
     resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
@@ -933,20 +936,16 @@ def delivery_register(
                                            "register a file from a drop folder instead."})
     if not resolved.is_file():
         raise ValidationError({"location": f"No file at '{relative}' inside the storage root."})
-    with open(resolved, "rb") as fh:
-        return delivery_receive(actor=actor, organization=organization, feed=feed, stream=fh,
-                                filename=resolved.name, period=period, source=Delivery.Source.LOCATION)
+    return _register_location(actor=actor, organization=organization, feed=feed,
+                              where=objectstore.DropLocation(relative.as_posix()), period=period)
 
 
 @transaction.atomic
-def _register_object(*, actor: User, organization: Organization | None, feed: Feed, url: str,
-                     period: dt.date | None) -> UploadSession:
+def _register_location(*, actor: User, organization: Organization | None, feed: Feed,
+                       where: objectstore.ObjectLocation | objectstore.DropLocation,
+                       period: dt.date | None) -> UploadSession:
     membership = require_engagement_role(actor, feed.engagement, Role.MEMBER, organization=organization)
     _require_active(feed.engagement)
-    try:
-        where = objectstore.parse(url)
-    except ValueError as exc:
-        raise ValidationError({"location": str(exc)}) from None
     if files.format_of(where.filename) is None:
         raise ValidationError({"location": f"'{where.filename}' is not a {files.ACCEPTED_NAMES} file."})
     session = UploadSession.objects.create(
@@ -1114,12 +1113,12 @@ def delivery_fetch(*, session_id: int) -> Delivery | None:
 def _copy_object(session: UploadSession) -> Delivery:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    where = objectstore.parse(session.location)
+    where = objectstore.location_of(session.location)
     common = dict(actor=session.created_by, organization=session.organization, feed=session.feed,
                   filename=where.filename, period=session.period, source=Delivery.Source.LOCATION,
                   upload_session=session)
     try:
-        body = objectstore.open_object(where)
+        body = objectstore.open_location(where)
     except objectstore.LocationProblem as exc:
         return _reject_unread(**common, reason=str(exc))
     try:
@@ -1139,7 +1138,7 @@ def _copy_object(session: UploadSession) -> Delivery:
         return _reject_unread(**common, reason=f"{where.url} could not be stored here: {exc}")
 
 
-def _download(session: UploadSession, where: objectstore.ObjectLocation, body: Any) -> _FetchedObject:
+def _download(session: UploadSession, where: objectstore.ObjectLocation | objectstore.DropLocation, body: Any) -> _FetchedObject:
     """The object's bytes into the session's folder, hashed and within the limit."""
     _file_format, compressed = files.format_of(where.filename) or ("", False)
     writer = storage.StorageWriter(directory=_fetch_directory(session.pk), suffix="", compressed=compressed,

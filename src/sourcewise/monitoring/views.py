@@ -254,22 +254,15 @@ def delivery_register(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Give the file's path inside the storage root, or an s3://bucket/key URL.")
         return redirect(feed)
     try:
-        delivery = services.delivery_register(actor=request.user, organization=request.organization, feed=feed,
-                                              location=form.cleaned_data["location"],
-                                              period=form.cleaned_data["period"])
+        session = services.delivery_register(actor=request.user, organization=request.organization, feed=feed,
+                                             location=form.cleaned_data["location"],
+                                             period=form.cleaned_data["period"])
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect(feed)
-    if isinstance(delivery, UploadSession):
-        messages.success(request, f"{delivery.location} registered: the worker copies it in and checks it. "
-                                  "It appears below among the deliveries when it has arrived.")
-        return redirect(feed)
-    if delivery.status == Delivery.Status.REJECTED:
-        messages.error(request, f"'{delivery.original_name}' was rejected: {delivery.reason}")
-        return redirect(delivery)
-    messages.success(request, f"'{delivery.original_name}' registered and copied in "
-                              f"(sha256 {delivery.sha256[:12]}…). It is being checked.")
-    return redirect(delivery.runs.order_by("-pk").first() or delivery)
+    messages.success(request, f"{session.location} registered: the worker copies it in and checks it. "
+                              "It appears below among the deliveries when it has arrived.")
+    return redirect(feed)
 
 
 @login_required
