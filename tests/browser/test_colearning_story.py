@@ -62,8 +62,15 @@ def test_collections_story_from_challenge_to_library(page):
     with page.expect_download() as download:
         session.get_by_role("link", name="desk-layout.txt").click()
     assert download.value.suggested_filename == "desk-layout.txt"
+    # Removing asks first; dismissing keeps the file, accepting removes it.
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    session.get_by_role("button", name="Remove desk-layout.txt").click()
+    expect(session.get_by_role("link", name="desk-layout.txt")).to_be_visible()
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     session.get_by_role("button", name="Remove desk-layout.txt").click()
     expect(page.get_by_role("status")).to_contain_text("Removed desk-layout.txt")
+    assert asked == ["Remove desk-layout.txt?"]
     expect(page.locator("#research")).not_to_contain_text("desk-layout.txt")
 
     # A test's result is recorded when it ends.
