@@ -134,6 +134,23 @@ def test_reviews_and_a_managers_conclusion(world, django_capture_on_commit_callb
     assert assessment.get_conclusion_display() == "Approved with conditions"
 
 
+def test_a_conclusion_pressed_on_an_older_page_is_refused_and_says_so(world, login,
+                                                                      django_capture_on_commit_callbacks):
+    assessment, _ = _sent_to_linked(world, django_capture_on_commit_callbacks)
+    services.assessment_submit(actor=world.provider.member, assessment=assessment)
+    assessment.refresh_from_db()
+    client = login(world.buyer.manager, world.buyer.organization)
+    url = f"/providers/assessments/{assessment.pk}/conclude/"
+    page = client.post(url, {"conclusion": "approved", "note": "", "version": assessment.version - 1}, follow=True)
+    assert "The assessment changed after you opened it" in page.content.decode()
+    assert "newer version" in page.content.decode()
+    assessment.refresh_from_db()
+    assert assessment.conclusion == ""
+    client.post(url, {"conclusion": "approved", "note": "", "version": assessment.version})
+    assessment.refresh_from_db()
+    assert assessment.conclusion == "approved"
+
+
 def test_comparing_two_candidates_and_recording_the_choice(world):
     selection = services.selection_create(actor=world.buyer.member, buyer=world.buyer.organization,
                                           service_name="Inbound complaints line")

@@ -605,15 +605,9 @@ def assessment_conclude(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Choose a conclusion.")
         return redirect(assessment)
     data = form.cleaned_data
-
-    def conclude():
-        try:
-            services.assessment_conclude(actor=request.user, assessment=assessment, conclusion=data["conclusion"],
-                                         note=data["note"], expected_version=data.get("version"))
-        except Conflict as exc:
-            raise ValidationError(str(exc)) from None
-
-    return perform(request, conclude, success="Concluded.", then=assessment.get_absolute_url())
+    return perform(request, lambda: services.assessment_conclude(
+        actor=request.user, assessment=assessment, conclusion=data["conclusion"], note=data["note"],
+        expected_version=data.get("version")), success="Concluded.", then=assessment.get_absolute_url())
 
 
 @login_required
