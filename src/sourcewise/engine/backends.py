@@ -51,6 +51,11 @@ class BackendError(Exception):
     """A backend that cannot be used as configured (bad setting, unreachable server)."""
 
 
+# The row number column of `DuckDBConnection.row_handles` views; a dataset that has a column
+# of this name keeps the slower sample queries.
+ROW_HANDLE = "__sourcewise_row"
+
+
 @dataclass(frozen=True)
 class Source:
     """A dataset's resolved source: the files a glob names now, or a table."""
@@ -305,6 +310,35 @@ class DuckDBConnection(Connection):
         self.raw.execute(f'CREATE OR REPLACE VIEW "{view}" AS SELECT * FROM {reader}')  # noqa: S608
         self._views.add(view)
         return view
+
+    def row_handles(self, source: Source) -> str | None:
+        """A view of a one-file Parquet dataset with each row's number in the file as
+        `ROW_HANDLE` (DuckDB's `file_row_number`), or None for any other source.
+
+        A row found failing by its number is read again with `WHERE ROW_HANDLE IN (...)`,
+        which the Parquet reader answers from the row groups that hold those rows only
+        (measured 2 of 82 row groups, 15 ms, at 10M rows), instead of scanning for it."""
+        if source.format != "parquet" or len(source.files) != 1:
+            return None
+        view = _view_name(source.dataset, rows=True)
+        if view not in self._views:
+            reader = f"read_parquet({_file_list(source.files)})"
+            self.raw.execute(
+                f'CREATE OR REPLACE VIEW "{view}" AS SELECT *, file_row_number AS "{ROW_HANDLE}" FROM {reader}'  # noqa: S608
+            )
+            self._views.add(view)
+        return view
+
+    def row_table(self, source: Source) -> ibis.Table:
+        """The Ibis table over `row_handles`'s view: the dataset's columns and `ROW_HANDLE`."""
+        import ibis
+
+        view = self.row_handles(source)
+        assert view is not None
+        mapper = _duckdb_compiler().type_mapper
+        schema = {name: mapper.from_string(typ, nullable=nullable) for name, typ, nullable in self.describe(source)}
+        schema[ROW_HANDLE] = mapper.from_string("BIGINT", nullable=False)
+        return ibis.table(schema, name=view)
 
     def describe(self, source: Source) -> list[tuple[str, str, bool]]:
         """The view's (name, DuckDB type, nullable) from one DESCRIBE on the raw connection,
@@ -637,8 +671,9 @@ def connect(backend: str) -> Connection:
     raise BackendError(f"unknown backend {backend!r}: use duckdb, pyspark or a database URL")
 
 
-def _view_name(dataset: str) -> str:
-    return f"__sourcewise_{dataset}"
+def _view_name(dataset: str, rows: bool = False) -> str:
+    # A dataset name has no ':' (suite.SLUG), so the row-numbered view cannot meet another's.
+    return f"__sourcewise_rows:{dataset}" if rows else f"__sourcewise_{dataset}"
 
 
 def _first_line(exc: BaseException) -> str:
