@@ -821,6 +821,7 @@ class Runner:
                 self._error(users, self._read_error(name, exc))
 
     def run_dataset(self, dataset: str, checks: list[Check]) -> None:
+        self._pending = []
         cols = self.p.columns[dataset]
         source = self.p.sources[dataset]
 
