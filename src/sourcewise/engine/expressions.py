@@ -73,7 +73,6 @@ Semantics, identical on every backend:
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -1025,6 +1024,8 @@ def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
     folded = [c for c in candidates if c.lower() == name.lower()]
     if folded:
         return f"; did you mean {_show(folded[0])}? (names are case-sensitive)"
+    import difflib
+
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
     return f"; did you mean {_show(close[0])}?" if close else ""
 
