@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
@@ -73,6 +72,8 @@ def main(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None
         return 130
     except Exception as exc:  # the contract: one line, never a traceback unless --debug
         if debug:
+            import traceback
+
             traceback.print_exc(file=err)
         where = argv[0] if argv and not argv[0].startswith("-") else "sourcewise check"
         text = " ".join(str(exc).split()) or type(exc).__name__

@@ -73,10 +73,9 @@ Semantics, identical on every backend:
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import FrozenInstanceError
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -109,12 +108,54 @@ class ExpressionError(ValueError):
         self.position = position
 
 
-@dataclass(frozen=True)
-class ColumnRef:
+class _Frozen:
+    """What `@dataclass(frozen=True)` gave the classes of this module, written out once.
+
+    Making their 17 dataclasses took ~14 ms of every run's start (dataclasses builds each
+    generated method from source with exec, on every import); these compile to bytecode
+    once. A subclass names its fields in `__init__`, the ones equality and the hash use in
+    `_compare`, and the ones repr shows in `_repr`, as the dataclass fields said.
+    """
+
+    _compare: tuple[str, ...] = ()
+    _repr: tuple[str, ...] = ()
+    __match_args__: tuple[str, ...] = ()
+
+    def _values(self, names: tuple[str, ...]) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in names)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return self._values(self._compare) == other._values(self._compare)  # type: ignore[attr-defined]
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._values(self._compare))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._repr)
+        return f"{self.__class__.__qualname__}({fields})"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+_set = object.__setattr__
+
+
+class ColumnRef(_Frozen):
     """A column named by an expression; ``dataset`` None is the check's own dataset."""
 
     dataset: str | None
     name: str
+    _compare = _repr = __match_args__ = ("dataset", "name")
+
+    def __init__(self, dataset: str | None, name: str) -> None:
+        _set(self, "dataset", dataset)
+        _set(self, "name", name)
 
     def __str__(self) -> str:
         return self.name if self.dataset is None else f"{self.dataset}.{self.name}"
@@ -122,95 +163,150 @@ class ColumnRef:
 
 # --------------------------------------------------------------------------
 # The AST: immutable nodes; ``span`` (start, end) locates the node in the text
-# and takes no part in equality.
+# and takes no part in equality (nor in repr). Every node takes it as a keyword.
 
 
-@dataclass(frozen=True)
-class Node:
-    span: tuple[int, int] = field(compare=False, repr=False, kw_only=True)
+class Node(_Frozen):
+    span: tuple[int, int]
+
+    def __init__(self, *, span: tuple[int, int]) -> None:
+        _set(self, "span", span)
 
     def children(self) -> Iterator[Node]:
         return iter(())
 
 
-@dataclass(frozen=True)
 class Column(Node):
     ref: ColumnRef
-    quoted: bool = field(default=False, compare=False)
+    quoted: bool = False  # not compared
+    _compare = ("ref",)
+    _repr = __match_args__ = ("ref", "quoted")
+
+    def __init__(self, ref: ColumnRef, quoted: bool = False, *, span: tuple[int, int]) -> None:
+        _set(self, "span", span)
+        _set(self, "ref", ref)
+        _set(self, "quoted", quoted)
 
 
-@dataclass(frozen=True)
 class Literal(Node):
     kind: str  # int, float, string, bool, null, date, timestamp
     value: Any
+    _compare = _repr = __match_args__ = ("kind", "value")
+
+    def __init__(self, kind: str, value: Any, *, span: tuple[int, int]) -> None:
+        _set(self, "span", span)
+        _set(self, "kind", kind)
+        _set(self, "value", value)
 
 
-@dataclass(frozen=True)
 class Unary(Node):
     op: str  # "not", "neg"
     operand: Node
+    _compare = _repr = __match_args__ = ("op", "operand")
+
+    def __init__(self, op: str, operand: Node, *, span: tuple[int, int]) -> None:
+        _set(self, "span", span)
+        _set(self, "op", op)
+        _set(self, "operand", operand)
 
     def children(self) -> Iterator[Node]:
         yield self.operand
 
 
-@dataclass(frozen=True)
 class Binary(Node):
     op: str  # and or = != < <= > >= + - * / %
     left: Node
     right: Node
+    _compare = _repr = __match_args__ = ("op", "left", "right")
+
+    def __init__(self, op: str, left: Node, right: Node, *, span: tuple[int, int]) -> None:
+        _set(self, "span", span)
+        _set(self, "op", op)
+        _set(self, "left", left)
+        _set(self, "right", right)
 
     def children(self) -> Iterator[Node]:
         yield self.left
         yield self.right
 
 
-@dataclass(frozen=True)
 class IsNull(Node):
     operand: Node
     negated: bool
+    _compare = _repr = __match_args__ = ("operand", "negated")
+
+    def __init__(self, operand: Node, negated: bool, *, span: tuple[int, int]) -> None:
+        _set(self, "span", span)
+        _set(self, "operand", operand)
+        _set(self, "negated", negated)
 
     def children(self) -> Iterator[Node]:
         yield self.operand
 
 
-@dataclass(frozen=True)
 class Between(Node):
     operand: Node
     low: Node
     high: Node
     negated: bool
+    _compare = _repr = __match_args__ = ("operand", "low", "high", "negated")
+
+    def __init__(self, operand: Node, low: Node, high: Node, negated: bool, *, span: tuple[int, int]) -> None:
+        _set(self, "span", span)
+        _set(self, "operand", operand)
+        _set(self, "low", low)
+        _set(self, "high", high)
+        _set(self, "negated", negated)
 
     def children(self) -> Iterator[Node]:
         yield from (self.operand, self.low, self.high)
 
 
-@dataclass(frozen=True)
 class InList(Node):
     operand: Node
     values: tuple[Literal, ...]
     negated: bool
+    _compare = _repr = __match_args__ = ("operand", "values", "negated")
+
+    def __init__(self, operand: Node, values: tuple[Literal, ...], negated: bool, *, span: tuple[int, int]) -> None:
+        _set(self, "span", span)
+        _set(self, "operand", operand)
+        _set(self, "values", values)
+        _set(self, "negated", negated)
 
     def children(self) -> Iterator[Node]:
         yield self.operand
         yield from self.values
 
 
-@dataclass(frozen=True)
 class Like(Node):
     operand: Node
     pattern: str
     negated: bool
+    _compare = _repr = __match_args__ = ("operand", "pattern", "negated")
+
+    def __init__(self, operand: Node, pattern: str, negated: bool, *, span: tuple[int, int]) -> None:
+        _set(self, "span", span)
+        _set(self, "operand", operand)
+        _set(self, "pattern", pattern)
+        _set(self, "negated", negated)
 
     def children(self) -> Iterator[Node]:
         yield self.operand
 
 
-@dataclass(frozen=True)
 class Case(Node):
     operand: Node | None  # simple CASE x WHEN v ...; None for searched CASE
     branches: tuple[tuple[Node, Node], ...]
     default: Node | None
+    _compare = _repr = __match_args__ = ("operand", "branches", "default")
+
+    def __init__(self, operand: Node | None, branches: tuple[tuple[Node, Node], ...], default: Node | None,
+                 *, span: tuple[int, int]) -> None:
+        _set(self, "span", span)
+        _set(self, "operand", operand)
+        _set(self, "branches", branches)
+        _set(self, "default", default)
 
     def children(self) -> Iterator[Node]:
         if self.operand is not None:
@@ -222,37 +318,57 @@ class Case(Node):
             yield self.default
 
 
-@dataclass(frozen=True)
 class Call(Node):
     name: str  # lower upper trim length abs round coalesce
     args: tuple[Node, ...]
+    _compare = _repr = __match_args__ = ("name", "args")
+
+    def __init__(self, name: str, args: tuple[Node, ...], *, span: tuple[int, int]) -> None:
+        _set(self, "span", span)
+        _set(self, "name", name)
+        _set(self, "args", args)
 
     def children(self) -> Iterator[Node]:
         yield from self.args
 
 
-@dataclass(frozen=True)
 class Extract(Node):
     unit: str
     operand: Node
+    _compare = _repr = __match_args__ = ("unit", "operand")
+
+    def __init__(self, unit: str, operand: Node, *, span: tuple[int, int]) -> None:
+        _set(self, "span", span)
+        _set(self, "unit", unit)
+        _set(self, "operand", operand)
 
     def children(self) -> Iterator[Node]:
         yield self.operand
 
 
-@dataclass(frozen=True)
 class DateTrunc(Node):
     unit: str
     operand: Node
+    _compare = _repr = __match_args__ = ("unit", "operand")
+
+    def __init__(self, unit: str, operand: Node, *, span: tuple[int, int]) -> None:
+        _set(self, "span", span)
+        _set(self, "unit", unit)
+        _set(self, "operand", operand)
 
     def children(self) -> Iterator[Node]:
         yield self.operand
 
 
-@dataclass(frozen=True)
 class Cast(Node):
     operand: Node
     to: str  # integer float string boolean date timestamp
+    _compare = _repr = __match_args__ = ("operand", "to")
+
+    def __init__(self, operand: Node, to: str, *, span: tuple[int, int]) -> None:
+        _set(self, "span", span)
+        _set(self, "operand", operand)
+        _set(self, "to", to)
 
     def children(self) -> Iterator[Node]:
         yield self.operand
@@ -359,13 +475,20 @@ _UNSUPPORTED_OPERATORS = {
 # Tokenizer
 
 
-@dataclass(frozen=True)
-class _Token:
+class _Token(_Frozen):
     kind: str  # int, float, string, ident, qident, op, eof
     text: str  # the token's source text
     value: Any
     start: int
     end: int
+    _compare = _repr = __match_args__ = ("kind", "text", "value", "start", "end")
+
+    def __init__(self, kind: str, text: str, value: Any, start: int, end: int) -> None:
+        _set(self, "kind", kind)
+        _set(self, "text", text)
+        _set(self, "value", value)
+        _set(self, "start", start)
+        _set(self, "end", end)
 
 
 _NUMBER = re.compile(r"(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?")
@@ -1025,6 +1148,8 @@ def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
     folded = [c for c in candidates if c.lower() == name.lower()]
     if folded:
         return f"; did you mean {_show(folded[0])}? (names are case-sensitive)"
+    import difflib
+
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
     return f"; did you mean {_show(close[0])}?" if close else ""
 
@@ -1033,12 +1158,17 @@ def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
 # The public expression
 
 
-@dataclass(frozen=True)
-class Expression:
+class Expression(_Frozen):
     """A parsed, validated, immutable expression."""
 
     text: str
-    root: Node = field(repr=False)
+    root: Node
+    _compare = __match_args__ = ("text", "root")
+    _repr = ("text",)
+
+    def __init__(self, text: str, root: Node) -> None:
+        _set(self, "text", text)
+        _set(self, "root", root)
 
     def __str__(self) -> str:
         return self.text
