@@ -225,6 +225,19 @@ def package_versions(python: Path, packages: list[str]) -> dict[str, str]:
     return json.loads(done.stdout) if done.returncode == 0 else {}
 
 
+def compile_bytecode() -> None:
+    """Write the bytecode of our package and scripts, as an installed package has it.
+
+    With PYTHONDONTWRITEBYTECODE set (as on the team's machines) an editable install never
+    caches its bytecode, so every `sourcewise check` would compile the engine from source,
+    about 55-60 ms that no installed copy pays (the hand-written script is one small file).
+    compileall writes the files whatever that variable says."""
+    import compileall
+
+    for folder in (REPO / "src", HERE):
+        compileall.compile_dir(str(folder), quiet=1)
+
+
 def machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
                 .splitlines() if line.startswith("model name")), platform.processor())
@@ -428,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
 
     data = ensure_data(args.rows)
     expected_doc = json.loads((data / "expected.json").read_text())
+    compile_bytecode()
     tools = build_tools(args, data, expected_doc)
     for tool in tools:
         if tool.unavailable:
