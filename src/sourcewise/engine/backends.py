@@ -631,8 +631,9 @@ def _duckdb_type_name(typ: str) -> str:
 def duplicates_sql(view: str, cols: tuple[str, ...], sample: int) -> str:
     """The duplicate-key query that the compiler builds with Ibis for `unique`, in plain SQL.
 
-    Same columns: the key columns, __c, __rows and __keys (window totals, first `sample`
-    duplicated keys) or, without samples, just __rows and __keys.
+    Same columns: the key columns, __c, __rows and __keys (window totals, the `sample`
+    smallest duplicated keys, so that the same delivery always shows the same ones) or,
+    without samples, just __rows and __keys.
     """
     keys = ", ".join(_ident(c) for c in cols)
     inner = (
@@ -642,7 +643,8 @@ def duplicates_sql(view: str, cols: tuple[str, ...], sample: int) -> str:
     if sample:
         return (
             f'SELECT {keys}, "__c", sum("__c") OVER () AS "__rows", count(*) OVER () AS "__keys" '  # noqa: S608
-            f"FROM ({inner}) AS d LIMIT {int(sample)}"
+            f"FROM ({inner}) AS d ORDER BY {', '.join(_ident(c) + ' ASC NULLS LAST' for c in cols)} "
+            f"LIMIT {int(sample)}"
         )
     return f'SELECT sum("__c") AS "__rows", count(*) AS "__keys" FROM ({inner}) AS d'  # noqa: S608
 

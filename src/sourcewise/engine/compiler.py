@@ -1141,10 +1141,12 @@ class Runner:
                 t = self.p.tables[dataset]
                 return t.group_by(list(key_cols)).aggregate(__c=t.count()).filter(lambda g: g["__c"] > 1)
 
-            def dup_expr(dups: Callable[[], Any] = dups) -> Any:
+            def dup_expr(dups: Callable[[], Any] = dups, key_cols: tuple[str, ...] = key_cols) -> Any:
                 dup = dups()
                 if n:
-                    return dup.mutate(__rows=dup["__c"].sum().over(), __keys=dup["__c"].count().over()).limit(n)
+                    # The smallest keys: the same delivery always shows the same ones.
+                    totals = dup.mutate(__rows=dup["__c"].sum().over(), __keys=dup["__c"].count().over())
+                    return totals.order_by([totals[k].asc(nulls_first=False) for k in key_cols]).limit(n)
                 return dup.aggregate(__rows=dup["__c"].sum(), __keys=dup.count())
 
             prefetched = ("unique", dataset, key_cols)
@@ -1488,10 +1490,10 @@ class Runner:
             label = {c.index: "share" if c.kind == "share" else c.args["stat"] for c in group}
             for c in failed:
                 if n:
+                    mine = sorted((r for r in rows if r[f"__x{c.index}"]), key=lambda r, k=c.index: r[f"__r{k}"])
                     self.results[c.id].sample = [
                         {**{col: r[col] for col in group_by}, "rows": r["__n"], label[c.index]: r[f"__v{c.index}"]}
-                        for r in rows
-                        if r[f"__x{c.index}"]
+                        for r in mine
                     ][:n]
             if failed and self.failures_dir is not None:
                 self.collect_group_failures(dataset, group_by, group, failed, keep_samples=False)
@@ -1510,10 +1512,12 @@ class Runner:
                 **{f"__v{c.index}": self.group_value_expr(c, g) for c in group},
             )
             wins: dict[str, Any] = {"__groups": u["__n"].count().over(), "__rn": ibis.row_number().over()}
+            # The first failing groups by their keys, so that a delivery always shows the same.
+            order = [u[col].asc(nulls_first=False) for col in group_by]
             for c in group:
                 flag = u[f"__x{c.index}"]
                 wins[f"x{c.index}"] = ibis.ifelse(flag, 1, 0).sum().over()
-                wins[f"__r{c.index}"] = ibis.row_number().over(group_by=flag)
+                wins[f"__r{c.index}"] = ibis.row_number().over(group_by=flag, order_by=order)
             u = u.mutate(**wins)
             keep = ibis.or_(u["__rn"] == 0, *(u[f"__x{c.index}"] & (u[f"__r{c.index}"] < n) for c in group))
             return u.filter(keep), g
