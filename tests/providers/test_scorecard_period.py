@@ -80,5 +80,5 @@ def test_the_api_takes_days(world, client, bearer, history):  # noqa: F811
     assert (body["period_days"], body["sla"]["runs"], body["interactions"]) == (90, 2, 2)
     response = client.get(f"/api/v1/providers/{history.pk}/scorecard?days=45", **auth)
     assert response.status_code == 422
-    assert response.json()["detail"] == [{"loc": ["body", "days"], "type": "invalid",
+    assert response.json()["detail"] == [{"loc": ["query", "days"], "type": "invalid",
                                           "msg": "The period is one of 30, 90, 180, 365 days, not '45'."}]

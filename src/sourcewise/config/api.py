@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+from collections.abc import Iterable
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest
 from ninja import NinjaAPI
@@ -80,10 +84,14 @@ api = SourcewiseAPI(
 )
 
 
-def _field_errors(exc: ValidationError) -> list[dict]:
+def _field_errors(exc: ValidationError, query: Iterable[str] = ()) -> list[dict]:
+    """Django's ValidationError in the API's error shape. A field the request carried in
+    its query string (`query`) is located there, as ninja locates its own query errors;
+    any other in the body."""
     if hasattr(exc, "error_dict"):
         return [
-            {"loc": ["body", field], "msg": " ".join(m for e in errors for m in e.messages), "type": "invalid"}
+            {"loc": ["query" if field in query else "body", field],
+             "msg": " ".join(m for e in errors for m in e.messages), "type": "invalid"}
             for field, errors in exc.error_dict.items()
         ]
     return [{"loc": ["body"], "msg": " ".join(exc.messages), "type": "invalid"}]
@@ -91,7 +99,21 @@ def _field_errors(exc: ValidationError) -> list[dict]:
 
 @api.exception_handler(ValidationError)
 def on_validation_error(request: HttpRequest, exc: ValidationError):
-    return api.create_response(request, {"detail": _field_errors(exc)}, status=422)
+    return api.create_response(request, {"detail": _field_errors(exc, _query_only(request))}, status=422)
+
+
+def _query_only(request: HttpRequest) -> set[str]:
+    """The parameters of the query string that the body does not also carry."""
+    if not request.GET:
+        return set()
+    body: object = None
+    if request.method not in ("GET", "HEAD") and request.content_type == "application/json":
+        with contextlib.suppress(ValueError, UnicodeDecodeError):
+            body = json.loads(request.body or b"null")
+    sent = set(body) if isinstance(body, dict) else set()
+    if request.method not in ("GET", "HEAD") and request.content_type != "application/json":
+        sent |= set(request.POST)
+    return set(request.GET) - sent
 
 
 @api.exception_handler(PermissionDenied)
