@@ -52,8 +52,9 @@ Progress = Callable[[str], None]
 ROW_LOCAL = ("not_null", "accepted_values", "range", "pattern", "row_condition")
 FUSED_STATS = ("mean", "sum", "min", "max", "stddev", "null_ratio")
 NUMERIC_STATS = ("mean", "sum", "stddev", "quantile")
-# Fused statistics that the row-number plan can compute per group and combine, and how.
-HANDLE_COMBINE = {"min": "min", "max": "max", "sum": "sum", "null_ratio": "sum"}
+# Fused statistics that the row-number plan can compute per group and combine, and how; a
+# mean is a sum and a count per group (of an integer column, whose float sums are exact).
+HANDLE_COMBINE = {"min": "min", "max": "max", "sum": "sum", "null_ratio": "sum", "mean": "mean"}
 # At most this many row-local checks (and shares) per dataset take the row-number plan:
 # its groups are the combinations of checks that rows fail, at most 2**bits of them.
 HANDLE_MAX_BITS = 16
@@ -392,6 +393,13 @@ def _min_n(col: ir.IntegerValue, n: int, where: ir.BooleanValue) -> ir.ArrayValu
 
 
 _MIN_N: Any = None
+
+
+def _ratio(total: ir.NumericScalar, n: ir.IntegerScalar) -> ir.FloatingScalar:
+    """total / n as a double, NULL when there is nothing to divide (as AVG of no values)."""
+    import ibis
+
+    return ibis.ifelse(n == 0, ibis.null("float64"), total.cast("float64") / n.cast("float64"))
 
 
 def _count_where(t: ir.Table, cond: ir.BooleanValue) -> ir.IntegerScalar:
@@ -923,20 +931,24 @@ class Runner:
             outer: dict[str, Callable[[Any], Any]] = {}
             for c in live:
                 k = c.index
-                if c.kind == "metric" and not c.group_by and c.args["stat"] in FUSED_STATS:
+                if c.kind == "metric" and not c.group_by and c.args["stat"] == "mean":
+                    col = m[c.args["column"]]
+                    partial[f"m{k}"], partial[f"__m{k}_n"] = col.cast("float64").sum(), col.count()
+                    outer[f"m{k}"] = lambda g, k=k: _ratio(g[f"m{k}"].sum(), g[f"__m{k}_n"].sum())
+                elif c.kind == "metric" and not c.group_by and c.args["stat"] in FUSED_STATS:
                     partial[f"m{k}"] = stat_expr(c, m)
                     how = HANDLE_COMBINE[c.args["stat"]]
-                    outer[f"m{k}"] = lambda col, how=how: getattr(col, how)()
+                    outer[f"m{k}"] = lambda g, k=k, how=how: getattr(g[f"m{k}"], how)()
                 elif c.kind == "freshness":
                     partial[f"m{k}"] = m[c.args["column"]].max()
-                    outer[f"m{k}"] = lambda col: col.max()
+                    outer[f"m{k}"] = lambda g, k=k: g[f"m{k}"].max()
             for i, col in text_cols:
                 partial[f"__t{i}"] = m[col].count()
-                outer[f"__t{i}"] = lambda col: col.sum()
+                outer[f"__t{i}"] = lambda g, i=i: g[f"__t{i}"].sum()
             partial["__s"] = _min_n(m[ROW_HANDLE], self.sample, where=m["__mask"] != 0)
             g = m.group_by("__mask").aggregate(**partial)
             groups = ibis.struct({"m": g["__mask"], "c": g["__c"], "s": g["__s"]}).collect()
-            return g.aggregate(__n=g["__c"].sum(), __groups=groups, **{k: f(g[k]) for k, f in outer.items()})
+            return g.aggregate(__n=g["__c"].sum(), __groups=groups, **{name: f(g) for name, f in outer.items()})
 
         total: int | None = None
         fused: dict[str, Any] = {}
@@ -1033,8 +1045,8 @@ class Runner:
 
     def row_handle_plan(self, dataset: str, checks: list[Check]) -> bool:
         """Whether this dataset's row-local samples come by row number (`handles_ok`), with
-        fused values that add up across groups (not mean or stddev, nor a sum of floats,
-        whose rounding would depend on the grouping)."""
+        fused values that add up across groups exactly: not a standard deviation, nor a sum
+        or mean of floats, whose rounding would depend on the grouping."""
         if not self.handles_ok(dataset):
             return False
         if not any(c.kind in ROW_LOCAL for c in checks):
@@ -1044,7 +1056,7 @@ class Runner:
                 stat = c.args["stat"]
                 if stat not in HANDLE_COMBINE:
                     return False
-                if stat == "sum" and self.p.columns[dataset].get(c.args["column"]) != "integer":
+                if stat in ("sum", "mean") and self.p.columns[dataset].get(c.args["column"]) != "integer":
                     return False
         return True
 
