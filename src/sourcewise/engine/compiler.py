@@ -328,6 +328,18 @@ class RowView:
         self.table = self.table.left_join(right, preds)
         self.lookup_prefix[key] = prefix
 
+    def shown(self, check: Check, name: str) -> ir.Value | None:
+        """The column a sample of `check` shows as `name`: the dataset's own, or
+        `<lookup>.<column>` from the check's lookup; None when this view has not joined it."""
+        if name in self.base.columns:
+            return self.table[name]
+        ref_ds, _, ref_col = name.partition(".")
+        if check.lookup is not None and ref_ds == check.lookup.to:
+            prefix = self.lookup_prefix.get((check.lookup.to, check.lookup.on))
+            if prefix:
+                return self.table[prefix + ref_col]
+        return None
+
     def resolver(self, check: Check) -> Callable[[ColumnRef], ir.Value]:
         table = self.table
         prefix = None
@@ -1066,9 +1078,6 @@ class Runner:
         source = self.p.sources[dataset]
         failed = [c for c, _ in wanted]
         columns = {c.id: self.sample_columns(c, dataset) for c in failed}
-        names: list[str] = []
-        for c in failed:
-            names += [n for n in columns[c.id] if n not in names]
         joined = sorted({(c.lookup.to, c.lookup.on) for c in failed
                          if c.lookup is not None and (c.lookup.to, c.lookup.on) in lookups})
 
@@ -1077,16 +1086,12 @@ class Runner:
             for c in failed:
                 if c.lookup is not None and (c.lookup.to, c.lookup.on) in joined:
                     view.add_lookup(c.lookup, self.p.tables[c.lookup.to], None)
-            vt = view.table
-            values: dict[str, Any] = {ROW_HANDLE: vt[ROW_HANDLE]}
-            for name in names:
-                if name in self.p.columns[dataset]:
-                    values[name] = vt[name]
-                else:
-                    ref_ds, _, ref_col = name.partition(".")
-                    key = next(k for k in joined if k[0] == ref_ds)
-                    values[name] = vt[view.lookup_prefix[key] + ref_col]
-            return vt.select(**values)
+            values: dict[str, Any] = {ROW_HANDLE: view.table[ROW_HANDLE]}
+            for c in failed:
+                for name in columns[c.id]:
+                    if name not in values:
+                        values[name] = view.shown(c, name)
+            return view.table.select(**values)
 
         site = f"rows-by-handle:{dataset}:{[c.id for c in failed]!r}:{joined!r}"
         every = sorted({h for _, hs in wanted for h in hs})
@@ -1585,12 +1590,9 @@ class Runner:
             flags = {f"__f{c.index}": failing_expr(c, view, cols) for c in failed}
             extra: dict[str, Any] = {}
             for sink in sinks:
-                c = sink.check
                 for name in sink.sample_columns:
                     if name not in t.columns and name not in extra:
-                        ref_ds, _, ref_col = name.partition(".")
-                        prefix = view.lookup_prefix[(c.lookup.to, c.lookup.on)]  # type: ignore[union-attr]
-                        extra[name] = vt[prefix + ref_col]
+                        extra[name] = view.shown(sink.check, name)
             return t, vt, extra, flags
 
         ids = f"{dataset}:{[c.id for c in failed]!r}:{sorted(lookups)!r}"
@@ -1630,19 +1632,13 @@ class Runner:
                 # Each branch joins only its own lookup: a join shared by every branch becomes
                 # a CTE that DuckDB materialises in full before any LIMIT can stop it.
                 view = RowView(t, dataset)
-                prefix = None
                 if c.lookup is not None:
                     view.add_lookup(c.lookup, self.p.tables[c.lookup.to], None)
-                    prefix = view.lookup_prefix[(c.lookup.to, c.lookup.on)]
                 bt = view.table
                 values: dict[str, Any] = {}
                 for name in names:
-                    if name in t.columns:
-                        values[name] = bt[name]
-                    elif prefix is not None and name.startswith(c.lookup.to + "."):  # type: ignore[union-attr]
-                        values[name] = bt[prefix + name.split(".", 1)[1]]
-                    else:
-                        values[name] = ibis.null(extra[name].type())
+                    value = view.shown(c, name)
+                    values[name] = ibis.null(extra[name].type()) if value is None else value
                 branch = bt.filter(failing_expr(c, view, cols)).select(__check=ibis.literal(i, type="int32"), **values)
                 branches.append(branch.limit(self.sample))
             return branches[0] if len(branches) == 1 else ibis.union(*branches, distinct=False)
