@@ -6,7 +6,8 @@ Ibis compiled, plus the datasets' columns in the contract's types. It is keyed b
 of everything the SQL depends on: the suite's normalised content (not its file's path
 nor the data's paths), each dataset's format and described schema (names, DuckDB types,
 nullability, in order), the options that change SQL (`--sample`, `--failures` on or off),
-and the versions of the engine, Ibis, sqlglot and DuckDB.
+and the versions of the engine (a hash of the modules that write the SQL), Ibis, sqlglot
+and DuckDB.
 
 A hit validates nothing again that depends only on the suite and the schema (the plan was
 written after exactly that suite was validated against exactly that schema) and imports
@@ -36,8 +37,22 @@ from typing import Any
 
 from sourcewise.engine.suite import Suite
 
-ENGINE_PLAN_VERSION = 1
 _FORMAT = "sourcewise-plan"
+# The modules whose code decides the SQL: a change to any of them is a new plan, so that a
+# cached plan never runs SQL that the code in use would no longer write (a version number
+# that someone had to remember to raise stayed at 1 through two changes of the SQL).
+_SQL_MODULES = ("compiler.py", "backends.py", "expressions.py", "suite.py")
+
+
+def _engine_fingerprint() -> str:
+    digest = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for name in _SQL_MODULES:
+        try:
+            digest.update((here / name).read_bytes())
+        except OSError:  # no source shipped (a zip or a frozen build): rely on the version
+            digest.update(name.encode() + b"?")
+    return digest.hexdigest()[:16]
 
 
 def cache_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -62,7 +77,7 @@ def _versions() -> dict[str, str]:
     import duckdb
 
     return {
-        "engine": str(ENGINE_PLAN_VERSION),
+        "engine": _engine_fingerprint(),
         "sourcewise": _dist_version("sourcewise"),
         "ibis": _dist_version("ibis-framework"),
         "sqlglot": _dist_version("sqlglot"),
