@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import math
 import os
 import platform
 import shutil
@@ -177,6 +178,7 @@ def run_rounds(tools: list[Tool], expected: dict, warmup: bool) -> None:
                     tool.problems.append("counts differ from expected.json: "
                                          + "; ".join(result["mismatches"]))
                 if round_no >= 0:
+                    result["round"] = round_no
                     tool.runs.append(result)
 
 
@@ -296,6 +298,25 @@ def build_tools(args: argparse.Namespace, data: Path, expected_doc: dict) -> lis
 
 # ---------------------------------------------------------------------------- report
 
+def paired(runs: list[dict], base_runs: list[dict]) -> dict | None:
+    """Wall-time ratios to the hand-written SQL's run of the same round (the two ran minutes
+    apart at most, so a slow spell of the shared machine falls on both): their median, a
+    distribution-free 95% confidence interval for that median (order statistics of the
+    binomial sign test), and in how many rounds this tool was the faster."""
+    base = {r["round"]: r["wall_s"] for r in base_runs}
+    ratios = sorted(r["wall_s"] / base[r["round"]] for r in runs if r["round"] in base)
+    n = len(ratios)
+    if n < 6:  # fewer pairs than the smallest n whose 95% interval exists
+        return None
+    # The largest k with P(Binomial(n, 1/2) < k) <= 2.5%: [r_k, r_(n+1-k)] covers the median.
+    k, below = 0, 0.0
+    while below + math.comb(n, k) / 2**n <= 0.025:
+        below += math.comb(n, k) / 2**n
+        k += 1
+    return {"pairs": n, "median": statistics.median(ratios), "low": ratios[k - 1],
+            "high": ratios[n - k], "faster": sum(1 for x in ratios if x < 1)}
+
+
 def summarise(tools: list[Tool]) -> list[dict]:
     base = next((t for t in tools if t.name == "handwritten" and t.runs), None)
     base_median = statistics.median(r["wall_s"] for r in base.runs) if base else None
@@ -320,6 +341,7 @@ def summarise(tools: list[Tool]) -> list[dict]:
                        ("WRONG" if tool.exact else "differ")) if tool.name != "bare" else "-",
             "problems": tool.problems, "details": tool.details,
             "status": tool.unavailable,  # set if it broke after some runs
+            "paired": paired(tool.runs, base.runs) if base and tool is not base else None,
         })
     return rows
 
@@ -354,6 +376,16 @@ def markdown_section(meta: dict, rows: list[dict], expected_doc: dict) -> str:
             f" | {row['max_s']:.2f} s | {row['median_cpu_s']:.2f} s"
             f" | {row['peak_rss_mb'] / 1024:.2f} GB | {ratio} | {row['counts']} |")
     lines.append("")
+    pairs = [r for r in rows if r.get("paired")]
+    if pairs:
+        lines.append("Paired by round against the hand-written SQL (wall; median of the per-round "
+                     "ratios, its 95% confidence interval, rounds in which the tool was faster):")
+        lines.append("")
+        for row in pairs:
+            p = row["paired"]
+            lines.append(f"- {row['tool']}: {p['median']:.3f}x (95% CI {p['low']:.3f}x to "
+                         f"{p['high']:.3f}x), faster in {p['faster']} of {p['pairs']} rounds")
+        lines.append("")
     notes = [r for r in rows if r.get("problems")]
     if notes:
         lines.append("Problems and count differences:")
@@ -391,7 +423,10 @@ Produced by `bench/run.py` (see its docstring; `make bench`). Each section is on
 the harness: every tool as a process of its own on the same Parquet files, in alternating
 rounds after one untimed warm-up round; wall time and peak RSS per process; counts of
 every run compared with the generator's ground truth (`expected.json`). Ratios are medians
-against the hand-written SQL's median measured in the same run. The bare scan reads each
+against the hand-written SQL's median measured in the same run; below each table, each
+tool's runs are also paired with the hand-written SQL's run of the same round (the median
+per-round ratio, with a 95% confidence interval from the sign test), which a slow spell of
+the shared machine moves far less. The bare scan reads each
 needed column of every dataset once (`count(col)`) and is a floor, not a checker.
 A rerun at the same size replaces its section.
 """
