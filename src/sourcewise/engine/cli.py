@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="failing rows kept per check in the result (default 20)")
     p.add_argument("--as-of", metavar="TIMESTAMP", help="the time freshness measures against (default now)")
     p.add_argument("--no-cache", action="store_true",
-                   help="compile the suite afresh, neither reading nor writing the plan cache (DuckDB)")
+                   help="read and compile the suite afresh, neither reading nor writing the plan "
+                        "cache (DuckDB) or the parsed suite")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
@@ -94,7 +95,7 @@ def _main(argv: list[str], out: TextIO, err: TextIO) -> int:
         if interactive:
             print(f"  [{time.perf_counter() - started:5.1f}s] {message}", file=err, flush=True)
 
-    suite, problems = parse_suite(args.suite)
+    suite, problems = parse_suite(args.suite, cache=not args.no_cache)
     if problems:
         if suite is not None and suite.datasets:
             # Report the datasets' problems (missing files, unknown columns) with the

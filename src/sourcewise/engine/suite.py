@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from sourcewise.engine.expressions import Expression, ExpressionError, parse_expression
 
@@ -178,64 +177,84 @@ def parse_duration(text: Any) -> dt.timedelta | None:
     return dt.timedelta(seconds=float(m.group(1)) * DURATION_UNITS[m.group(2)])
 
 
-class _UniqueKeys:
-    """Refuses a mapping key given twice (mixed into a SafeLoader)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: set = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key '{key}' is given twice", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)  # type: ignore[misc]
+_LOADERS: tuple[Any, Any] | None = None
 
 
-class _UniqueKeyLoader(_UniqueKeys, yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans that refuses a mapping key given twice.
+def yaml_loader() -> Any:
+    """PyYAML's SafeLoader with YAML 1.2 booleans that refuses a mapping key given twice.
 
     YAML 1.1 reads `on`, `off`, `yes` and `no` as booleans, which would turn
     `lookup: {to: x, on: [id]}` into a key `True`; only true/false are booleans here.
-    """
+    Built on first use: a run whose suite is in the parsed-document cache (`parse_suite`)
+    never imports PyYAML (10 ms)."""
+    return _yaml_loaders()[0]
 
 
-_UniqueKeyLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_UniqueKeyLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool",
-    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"),
-)
+def _yaml_loaders() -> tuple[Any, Any]:
+    global _LOADERS
+    if _LOADERS is not None:
+        return _LOADERS
+    import yaml
 
-# The same loader on LibYAML's parser: the constructor and the resolvers above are the same
-# Python code, only scanning and parsing run in C (10 ms less on the benchmark suite).
-# `_load_yaml` uses it only for text without what LibYAML and PyYAML were found to read
-# differently (differential fuzzing): tabs, `?` (in flow collections), the non-ASCII line
-# breaks, a BOM, tags (`!`, except in `!=`) and `#` straight after a block scalar's `|` or
-# `>`. It falls back to `_UniqueKeyLoader` on any error, so that what is refused and how
-# it is worded (message, line, column) stay PyYAML's.
-_CUniqueKeyLoader: Any = None
-if getattr(yaml, "__with_libyaml__", False):
+    class _UniqueKeys:
+        """Refuses a mapping key given twice (mixed into a SafeLoader)."""
 
-    class _CUniqueKeyLoader(_UniqueKeys, yaml.CSafeLoader):  # type: ignore[no-redef]
-        yaml_implicit_resolvers = _UniqueKeyLoader.yaml_implicit_resolvers
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+            seen: set = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)  # type: ignore[attr-defined]
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key '{key}' is given twice", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)  # type: ignore[misc]
+
+    class UniqueKeyLoader(_UniqueKeys, yaml.SafeLoader):
+        """See `yaml_loader`."""
+
+    UniqueKeyLoader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    UniqueKeyLoader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool",
+        re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+        list("tTfF"),
+    )
+
+    # The same loader on LibYAML's parser: the constructor and the resolvers above are the
+    # same Python code, only scanning and parsing run in C (10 ms less on the benchmark
+    # suite). `_load_yaml` uses it only for text without what LibYAML and PyYAML were found
+    # to read differently (differential fuzzing): tabs, `?` (in flow collections), the
+    # non-ASCII line breaks, a BOM, tags (`!`, except in `!=`) and `#` straight after a block
+    # scalar's `|` or `>`. It falls back to PyYAML's on any error, so that what is refused
+    # and how it is worded (message, line, column) stay PyYAML's.
+    c_loader: Any = None
+    if getattr(yaml, "__with_libyaml__", False):
+
+        class CUniqueKeyLoader(_UniqueKeys, yaml.CSafeLoader):  # type: ignore[misc]
+            yaml_implicit_resolvers = UniqueKeyLoader.yaml_implicit_resolvers
+
+        c_loader = CUniqueKeyLoader
+    _LOADERS = (UniqueKeyLoader, c_loader)
+    return _LOADERS
 
 
 _NOT_FOR_LIBYAML = re.compile("[\t?\x85\u2028\u2029\ufeff]|!(?!=)|[|>][-+0-9]*#")
 
 
 def _load_yaml(text: str) -> Any:
-    """The suite document, as `yaml.load(text, Loader=_UniqueKeyLoader)` reads it."""
-    if _CUniqueKeyLoader is not None and not _NOT_FOR_LIBYAML.search(text):
+    """The suite document, as `yaml.load(text, Loader=yaml_loader())` reads it."""
+    import yaml
+
+    py_loader, c_loader = _yaml_loaders()
+    if c_loader is not None and not _NOT_FOR_LIBYAML.search(text):
         try:
-            return yaml.load(text, Loader=_CUniqueKeyLoader)  # noqa: S506 - a CSafeLoader subclass
+            return yaml.load(text, Loader=c_loader)  # noqa: S506 - a CSafeLoader subclass
         except Exception:  # noqa: BLE001, S110 - PyYAML says what is wrong, and where
             pass
-    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=py_loader)  # noqa: S506 - a SafeLoader subclass
 
 
 def load_suite(path: str | Path) -> Suite:
@@ -247,31 +266,132 @@ def load_suite(path: str | Path) -> Suite:
     return suite
 
 
-def parse_suite(path: str | Path) -> tuple[Suite | None, list[str]]:
-    """Like load_suite, but return the valid part of the suite with the problems."""
+def parse_suite(path: str | Path, *, cache: bool = False) -> tuple[Suite | None, list[str]]:
+    """Like load_suite, but return the valid part of the suite with the problems.
+
+    With `cache`, the YAML document of a suite that was valid is kept beside the compiled
+    plans (`plancache.cache_dir()`), keyed by a hash of the file's text, so that the daily
+    run of the same suite neither imports nor runs the YAML parser; validation runs on it
+    as on a freshly parsed document. Only documents that JSON gives back exactly are kept
+    (text, numbers, true/false, null, lists, mappings with text keys)."""
     where = str(path)
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
+        # As read_text would: universal newlines.
+        text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except FileNotFoundError:
         return None, [f"{where}: suite file not found"]
     except (OSError, UnicodeDecodeError) as exc:
         return None, [f"{where}: cannot read the suite file: {_one_line(exc)}"]
-    try:
-        doc = _load_yaml(text)
-    except yaml.YAMLError as exc:
-        return None, [f"{where}: invalid YAML{_yaml_position(exc)}: {_yaml_reason(exc)}"]
+    stored = _DocumentCache(raw) if cache else None
+    doc = stored.read() if stored is not None else None
+    if doc is None:
+        import yaml
+
+        try:
+            doc = _load_yaml(text)
+        except yaml.YAMLError as exc:
+            return None, [f"{where}: invalid YAML{_yaml_position(exc)}: {_yaml_reason(exc)}"]
+        suite, problems = _SuiteParser(p, where).parse(doc)
+        if stored is not None and suite is not None and not problems:
+            stored.write(doc)
+        return suite, problems
     return _SuiteParser(p, where).parse(doc)
 
 
-def _yaml_position(exc: yaml.YAMLError) -> str:
+class _DocumentCache:
+    """One suite text's parsed YAML document as JSON in `<plan cache>/suites/`. Anything
+    unreadable there is a miss and anything unwritable is skipped, never an error."""
+
+    def __init__(self, raw: bytes) -> None:
+        import contextlib
+        import hashlib
+
+        from sourcewise.engine.plancache import cache_dir
+
+        digest = hashlib.sha256(raw)
+        # The loader's code and PyYAML's files are part of the key: either may change what
+        # the same text reads as.
+        with contextlib.suppress(OSError):
+            digest.update(Path(__file__).read_bytes())
+        digest.update(_yaml_stamp().encode())
+        try:
+            self.path: Path | None = cache_dir() / "suites" / f"{digest.hexdigest()}.json"
+        except (RuntimeError, KeyError):  # no home directory to put it in
+            self.path = None
+
+    def read(self) -> Any:
+        import json
+
+        if self.path is None:
+            return None
+        try:
+            document = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return document.get("document") if isinstance(document, dict) else None
+
+    def write(self, doc: Any) -> None:
+        import contextlib
+        import json
+        import os
+        import tempfile
+
+        if self.path is None or not _json_exact(doc):
+            return
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".suite-", suffix=".json")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    json.dump({"document": doc}, f)
+                os.replace(tmp, self.path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+
+
+def _yaml_stamp() -> str:
+    """PyYAML's installed files (path, size, modification time), without importing it."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("yaml")
+    except (ImportError, ValueError):
+        return "none"
+    parts = []
+    for location in [spec.origin] if spec is not None and spec.origin else []:
+        try:
+            st = os.stat(location)
+        except OSError:
+            continue
+        parts.append(f"{location}:{st.st_size}:{st.st_mtime_ns}")
+    return ";".join(parts) or "none"
+
+
+def _json_exact(value: Any) -> bool:
+    """Whether JSON gives `value` back exactly, types included (1 stays 1, 1.0 stays 1.0)."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_json_exact(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _json_exact(v) for k, v in value.items())
+    return False
+
+
+def _yaml_position(exc: Any) -> str:
     mark = getattr(exc, "problem_mark", None)
     if mark is None:
         return ""
     return f" at line {mark.line + 1}, column {mark.column + 1}"
 
 
-def _yaml_reason(exc: yaml.YAMLError) -> str:
+def _yaml_reason(exc: Any) -> str:
     parts = [getattr(exc, "context", None), getattr(exc, "problem", None)]
     text = ", ".join(str(p) for p in parts if p) or str(exc)
     return _one_line(text)

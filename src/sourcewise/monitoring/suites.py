@@ -34,9 +34,9 @@ class ParsedSuite:
 
 
 def _load_yaml(text: str) -> Any:
-    from sourcewise.engine.suite import _UniqueKeyLoader  # the engine's YAML 1.2 booleans
+    from sourcewise.engine.suite import yaml_loader  # the engine's YAML 1.2 booleans
 
-    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=yaml_loader())  # noqa: S506 - a SafeLoader subclass
 
 
 def parse(text: str, *, feed_slugs: set[str], own_slug: str) -> tuple[ParsedSuite | None, list[str]]:
@@ -171,9 +171,9 @@ def _dump_item(check: dict[str, Any]) -> str:
 
 
 def _append_check_text(text: str, check: dict[str, Any]) -> str | None:
-    from sourcewise.engine.suite import _UniqueKeyLoader
+    from sourcewise.engine.suite import yaml_loader
 
-    root = yaml.compose(text, Loader=_UniqueKeyLoader)
+    root = yaml.compose(text, Loader=yaml_loader())
     if not isinstance(root, yaml.MappingNode) or root.flow_style:
         return None
     lines = text.splitlines(keepends=True)
