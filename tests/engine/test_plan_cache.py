@@ -291,3 +291,19 @@ def test_a_hit_validates_nothing_again_and_still_starts_the_duplicate_queries(
     assert hit
     assert started == [[("unique", "items", ("id",))]]
     assert _doc(warm)["checks"] == _doc(cold)["checks"]
+
+
+def test_changed_engine_code_is_a_new_plan(tmp_path: Path) -> None:
+    from sourcewise.engine import plancache
+
+    for name in plancache._SQL_MODULES:
+        (tmp_path / name).write_text(f"# {name}\n")
+    before = plancache._engine_fingerprint(tmp_path)
+    assert plancache._engine_fingerprint(tmp_path) == before
+    (tmp_path / "compiler.py").write_text("# compiler.py, changed\n")
+    changed = plancache._engine_fingerprint(tmp_path)
+    assert changed != before
+    (tmp_path / "suite.py").unlink()  # no source shipped: still a key, and a different one
+    assert plancache._engine_fingerprint(tmp_path) not in (before, changed)
+    # The installed engine's modules are what the key is made of.
+    assert plancache._versions()["engine"] == plancache._engine_fingerprint(Path(plancache.__file__).parent)

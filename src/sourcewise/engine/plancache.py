@@ -44,9 +44,10 @@ _FORMAT = "sourcewise-plan"
 _SQL_MODULES = ("compiler.py", "backends.py", "expressions.py", "suite.py")
 
 
-def _engine_fingerprint() -> str:
+def _engine_fingerprint(here: Path | None = None) -> str:
+    """A hash of the engine's SQL-writing modules in `here` (by default, this package)."""
     digest = hashlib.sha256()
-    here = Path(__file__).resolve().parent
+    here = here if here is not None else Path(__file__).resolve().parent
     for name in _SQL_MODULES:
         try:
             digest.update((here / name).read_bytes())
