@@ -227,6 +227,12 @@ class Connection:
         """A (small) result as one dict per row."""
         return self.to_arrow(expr).to_pylist()
 
+    def rows_in_order(self, expr: ibis.Expr) -> list[dict[str, Any]]:
+        """`rows` of a query whose LIMIT should keep the first rows in the order read (sample
+        rows): the same delivery then shows the same samples. Elsewhere that is what a
+        LIMIT over a scan gives already."""
+        return self.rows(expr)
+
     def row_count(self, source: Source) -> int | None:
         """Rows of a dataset from metadata alone, or None when that needs a scan."""
         return parquet_row_count(source.files) if source.format == "parquet" else None
@@ -436,6 +442,18 @@ class DuckDBConnection(Connection):
 
     def run_sql(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         return _fetch_rows(self.raw, sql, params)
+
+    def rows_in_order(self, expr: ibis.Expr | SqlText) -> list[dict[str, Any]]:
+        # Runs without insertion order otherwise (for speed), when a LIMIT keeps whichever
+        # rows a thread reaches first. With it, WHERE, LIMIT and UNION ALL keep the rows in
+        # the order of the files (DuckDB's order-preservation rules), and the LIMIT still
+        # stops the scan early. For this session only: the queries running ahead on their
+        # own cursors keep the faster setting.
+        self.raw.execute("SET SESSION preserve_insertion_order = true")
+        try:
+            return self.rows(expr)
+        finally:
+            self.raw.execute("SET SESSION preserve_insertion_order = false")
 
     def row_count(self, source: Source) -> int | None:
         # DuckDB answers count(*) of Parquet from the footers, without pyarrow. fetchall, not

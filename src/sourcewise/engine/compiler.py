@@ -611,11 +611,13 @@ class Runner:
             self.plan.put(site, sql)
         return SqlText(sql)
 
-    def _query(self, what: str, expr: Any, prefetched: Any = None) -> list[dict[str, Any]]:
+    def _query(self, what: str, expr: Any, prefetched: Any = None, *, in_order: bool = False) -> list[dict[str, Any]]:
+        """`expr`'s rows; `in_order` for sample queries whose LIMIT should keep the first rows
+        read (`Connection.rows_in_order`)."""
         t0 = time.perf_counter()
         rows = self.conn.take(prefetched) if prefetched is not None else None
         if rows is None:
-            rows = self.conn.rows(expr)
+            rows = self.conn.rows_in_order(expr) if in_order else self.conn.rows(expr)
         self.progress(f"{what} ({time.perf_counter() - t0:.2f}s)")
         return rows
 
@@ -796,7 +798,7 @@ class Runner:
         else:
             t = self.p.tables[dataset]
             expr = t.filter(self._key_match(t, cols, values)).select(*columns).limit(self.sample)
-        return self._query(f"{dataset}: sample rows by key", expr)
+        return self._query(f"{dataset}: sample rows by key", expr, in_order=True)
 
     def reconcile_expr(self, x: str, y: str, a: tuple[str, ...], b: tuple[str, ...]) -> Any:
         import ibis
@@ -1212,6 +1214,7 @@ class Runner:
                             self.results[c.id].sample = self._query(
                                 f"{dataset}: sample for {c.id}",
                                 rows_by_keys_sql(_view_name(dataset), list(key_cols), values, cols, n),
+                                in_order=True,
                             )
                         except Exception as exc:
                             self.results[c.id].message += f" (samples unavailable: {first_line(exc)})"
@@ -1337,7 +1340,7 @@ class Runner:
         else:
             expr = self._compiled(f"{site}:{c.id}", lambda: rows().select(*cols).limit(self.sample))
         try:
-            self.results[c.id].sample = self._query(f"{dataset}: sample for {c.id}", expr)
+            self.results[c.id].sample = self._query(f"{dataset}: sample for {c.id}", expr, in_order=True)
         except Exception as exc:
             self.results[c.id].message += f" (samples unavailable: {first_line(exc)})"
 
@@ -1658,7 +1661,7 @@ class Runner:
             return branches[0] if len(branches) == 1 else ibis.union(*branches, distinct=False)
 
         try:
-            rows = self._query(f"{dataset}: samples for {len(sinks)} checks", self._compiled(site, build))
+            rows = self._query(f"{dataset}: samples for {len(sinks)} checks", self._compiled(site, build), in_order=True)
         except Exception as exc:
             for sink in sinks:
                 self.results[sink.check.id].message += f" (samples unavailable: {first_line(exc)})"
