@@ -233,16 +233,18 @@ def test_challenge_page_queries_do_not_grow_with_its_rows(world, login, challeng
         services.idea_test_create(actor=world.buyer.member, idea=idea, hypothesis="h", metric="m")
         services.learning_create(actor=world.provider.member, challenge=challenge, title=f"L {n}", body="b")
 
-    def count() -> int:
+    def count(path: str) -> int:
         with CaptureQueriesContext(connection) as queries:
-            assert client.get(challenge.get_absolute_url()).status_code == 200
+            assert client.get(path).status_code == 200
         return len(queries)
 
+    story = f"/co-learning/challenges/{challenge.pk}/story/"
     add_round(1)
-    one = count()
+    one, one_story = count(challenge.get_absolute_url()), count(story)
     add_round(2)
     add_round(3)
-    assert count() == one
+    assert count(challenge.get_absolute_url()) == one
+    assert count(story) == one_story  # the story lists every file too
 
 
 def test_api_session_attachments_add_download_remove(world, client, login, challenge, tmp_path):
@@ -448,3 +450,30 @@ def test_hold_on_a_trigger_says_when_the_client_is_asked_again(world, login, cha
     page = response.content.decode()
     assert "you will be asked every 21 days whether it has" in page
     assert "The client's managers are asked every 21 days whether this has happened" in page
+
+
+def test_the_story_lists_the_files_kept_with_sessions_and_observations(world, login, challenge):
+    session = services.research_session_create(
+        actor=world.provider.member, challenge=challenge, kind="shadowing", held_on=dt.date(2026, 1, 5),
+        title="Early-arrears desk", provider_observers="Sam", consent=True,
+        attachments=[upload("signed by 4 agents", "consent forms.pdf")])
+    observation = services.observation_create(
+        actor=world.buyer.member, challenge=challenge, session=session, persona="Agent",
+        experience="Long calls", attachments=[upload("x" * 2048, "call notes.txt")])
+    services.observation_create(actor=world.buyer.member, challenge=challenge, persona="Customer",
+                                experience="Calls at dinner time")
+    client = login(world.buyer.manager, world.buyer.organization)
+
+    page = client.get(f"/co-learning/challenges/{challenge.pk}/story/").content.decode()
+    for owner, name in ((session, "consent forms.pdf"), (observation, "call notes.txt")):
+        attachment = owner.attachments.get()
+        assert f'<a href="/co-learning/attachments/{attachment.pk}/">{name}</a>' in page
+    assert page.count(" Files: ") == 2  # the observation without files says nothing
+
+    text = client.get(f"/co-learning/challenges/{challenge.pk}/story/?format=md").content.decode()
+    session_line = next(line for line in text.splitlines() if "Early-arrears desk" in line)
+    assert session_line.endswith("Files: consent forms.pdf (18 bytes).")
+    agent_line = next(line for line in text.splitlines() if line.startswith("- **Agent**"))
+    assert agent_line.endswith("Files: call notes.txt (2.0 KB).")
+    customer_line = next(line for line in text.splitlines() if line.startswith("- **Customer**"))
+    assert "Files:" not in customer_line

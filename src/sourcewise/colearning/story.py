@@ -55,6 +55,14 @@ def _line(text: str) -> str:
     return " ".join((text or "").split())
 
 
+def _files(owner: Any) -> str:
+    """` Files: a.txt (12 bytes), b.pdf (1.2 MB).` for a session or observation with attachments."""
+    from django.template.defaultfilters import filesizeformat
+
+    names = [f"{_line(a.name)} ({filesizeformat(a.size_bytes)})".replace("\xa0", " ") for a in owner.attachments.all()]
+    return f" Files: {', '.join(names)}." if names else ""
+
+
 def markdown(story: dict[str, Any]) -> str:
     """The story as a Markdown report."""
     c: Challenge = story["challenge"]
@@ -74,7 +82,7 @@ def markdown(story: dict[str, Any]) -> str:
     for s in story["sessions"]:
         out.append(f"- {s.held_on}: **{s.get_kind_display()}**, {s.title} (observed by "
                    f"{s.buyer_observers or 'nobody'} for the client, {s.provider_observers or 'nobody'} "
-                   f"for the provider; consent: {s.consent_note or 'given'}).")
+                   f"for the provider; consent: {s.consent_note or 'given'})." + _files(s))
     if not story["sessions"]:
         out.append("- No session recorded.")
     out += ["", "### Who is in the process", ""]
@@ -84,7 +92,7 @@ def markdown(story: dict[str, Any]) -> str:
             line += f" Pain points: {_line(o.pain_points)}."
         if o.quotes:
             line += f" “{_line(o.quotes)}”"
-        out.append(line)
+        out.append(line + _files(o))
     out += ["", "## Data studies", ""]
     for study, summary in story["studies"]:
         run = study.current_run
