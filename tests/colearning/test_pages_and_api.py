@@ -461,7 +461,7 @@ def test_the_story_lists_the_files_kept_with_sessions_and_observations(world, lo
         actor=world.buyer.member, challenge=challenge, session=session, persona="Agent",
         experience="Long calls", attachments=[upload("x" * 2048, "call notes.txt")])
     services.observation_create(actor=world.buyer.member, challenge=challenge, persona="Customer",
-                                experience="Calls at dinner time")
+                                experience="Calls at dinner time", pain_points="Called twice a day.")
     client = login(world.buyer.manager, world.buyer.organization)
 
     page = client.get(f"/co-learning/challenges/{challenge.pk}/story/").content.decode()
@@ -477,3 +477,6 @@ def test_the_story_lists_the_files_kept_with_sessions_and_observations(world, lo
     assert agent_line.endswith("Files: call notes.txt (2.0 KB).")
     customer_line = next(line for line in text.splitlines() if line.startswith("- **Customer**"))
     assert "Files:" not in customer_line
+    # A pain point that ends its own sentence gets no second full stop, on the page or here.
+    assert customer_line.endswith("Pain points: Called twice a day.")
+    assert "Called twice a day.." not in page

@@ -55,6 +55,12 @@ def _line(text: str) -> str:
     return " ".join((text or "").split())
 
 
+def _sentence(text: str) -> str:
+    """The text on one line, ending in one full stop."""
+    line = _line(text)
+    return line if line.endswith((".", "!", "?")) else line + "."
+
+
 def _files(owner: Any) -> str:
     """` Files: a.txt (12 bytes), b.pdf (1.2 MB).` for a session or observation with attachments."""
     from django.template.defaultfilters import filesizeformat
@@ -89,7 +95,7 @@ def markdown(story: dict[str, Any]) -> str:
     for o in story["observations"]:
         line = f"- **{o.persona}** ({o.author_side}): {_line(o.experience)}"
         if o.pain_points:
-            line += f" Pain points: {_line(o.pain_points)}."
+            line += f" Pain points: {_sentence(o.pain_points)}"
         if o.quotes:
             line += f" “{_line(o.quotes)}”"
         out.append(line + _files(o))
